@@ -1,0 +1,86 @@
+"""Model factory: one call builds any model of the study from the hyperparameter table in config.
+
+Tree models are the libraries' own estimators (XGBoost's ``XGBRegressor``, scikit-learn's
+``RandomForestRegressor``); ALIGNN lives in :mod:`lessdata.alignn_model`.  Thread counts are set
+here so that processes x threads never exceed the machine's cores.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from sklearn.ensemble import RandomForestRegressor
+from xgboost import XGBRegressor
+
+from lessdata import config
+
+TREE_MODELS = ("xgb", "rf", "xgb_ibug")
+MODELS = (*TREE_MODELS, "alignn")
+
+
+def available_cores() -> int:
+    """Cores this process may use (respects CPU affinity, e.g. in containers and CI)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(n_workers: int) -> int:
+    """Threads each of ``n_workers`` processes may use so that workers x threads <= cores."""
+    return max(1, available_cores() // max(1, n_workers))
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA device (torch is imported lazily: it is slow to import)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(device: str) -> str:
+    """Map ``auto``/``cpu``/``cuda`` to the device that will really be used, warning on fallback."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    if device == "cpu":
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    if device == "cuda":
+        warnings.warn("--device cuda requested but no CUDA device is visible; running on CPU",
+                      RuntimeWarning, stacklevel=2)
+    return "cpu"
+
+
+def make_model(name: str, *, profile: str = "paper", n_threads: int = 1, random_state: int = 0,
+               device: str = "cpu", **overrides: Any):
+    """Build an unfitted model of the study.
+
+    Args:
+        name: ``xgb``, ``rf``, ``xgb_ibug`` or ``alignn``.
+        profile: run profile whose hyperparameters to use (``paper`` or ``quick``).
+        n_threads: threads for this one model (XGBoost ``n_jobs`` / RF ``n_jobs`` / torch threads).
+        random_state: seed of the model's own randomness.
+        device: ``cpu``, ``cuda`` or ``auto`` (XGBoost and ALIGNN only; RF is CPU-only).
+        **overrides: hyperparameters that replace the profile's values.
+
+    Returns:
+        An estimator with scikit-learn's ``fit(X, y)`` / ``predict(X)``.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    params = config.model_params(name, profile)
+    params.update(overrides)
+    if name in ("xgb", "xgb_ibug"):
+        return XGBRegressor(**params, device=resolve_device(device), n_jobs=n_threads,
+                            random_state=random_state)
+    if name == "rf":
+        return RandomForestRegressor(**params, n_jobs=n_threads, random_state=random_state)
+    from lessdata.alignn_model import ALIGNNRegressor  # torch/alignn import only when asked for
+
+    return ALIGNNRegressor(**params, device=resolve_device(device), n_threads=n_threads,
+                           random_state=random_state)
