@@ -1,0 +1,228 @@
+"""Argument parsing and entry points shared by the scripts in ``codes/``.
+
+Every script prints ``--help``, and exits with status 2 and a one-line reason on bad input (unknown
+dataset, target, model, a fraction outside (0, 1], a bad file) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from lessdata import config
+from lessdata import io as lio
+from lessdata.baseline import random_cells
+from lessdata.datasets import DatasetError, all_specs, load_dataset, register_user_dataset, resolve
+from lessdata.models import MODELS
+from lessdata.runner import ResultsStore, RunContext, experiment_data, manifest_data, run_cells, summarize
+
+
+def comma_list(text: str) -> list[str]:
+    """Parse ``a,b,c`` into a list, dropping blanks."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def fraction_list(text: str) -> list[float]:
+    """Parse ``0.1,0.5,1`` into fractions in (0, 1]."""
+    values = [float(part) for part in comma_list(text)]
+    for value in values:
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"fraction {value} is outside (0, 1]")
+    return values
+
+
+def add_data_args(parser: argparse.ArgumentParser, *, target: bool = True) -> None:
+    """--dataset / --target."""
+    parser.add_argument("--dataset", default="mp18_comp",
+                        help="registered dataset name or alias (default: the embedded mp18_comp)")
+    if target:
+        parser.add_argument("--target", default="e_form", help="target column (default: e_form)")
+
+
+def add_run_args(parser: argparse.ArgumentParser) -> None:
+    """Options of every experiment script."""
+    parser.add_argument("--profile", choices=sorted(config.PROFILES), default="quick",
+                        help="quick: coarse grid, few seeds, light ensembles (minutes on 2 cores); "
+                             "paper: the study's protocol (default: quick)")
+    parser.add_argument("--out", type=Path, default=config.results_dir(),
+                        help="results folder shared by all scripts of one study (default: results/)")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="local worker processes; threads per worker = cores / n-jobs (default: 1)")
+    parser.add_argument("--scheduler", default=None,
+                        help="dask.distributed scheduler address (tcp://host:8786) to run cells on a "
+                             "cluster; workers must see the same data/ and --out folders")
+    parser.add_argument("--ood", type=comma_list, default=None,
+                        help="OOD sets, e.g. newest=0.1,element=Li+Co,cluster=10,target=0.05,version "
+                             "(default: version for paper snapshots, newest for sequential ids)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                        help="XGBoost/ALIGNN device (default: cpu; cuda falls back to cpu with a warning)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def context_from(args: argparse.Namespace, n_threads: int = 1) -> RunContext:
+    """RunContext from parsed experiment arguments."""
+    if args.n_jobs < 1:
+        raise ValueError("--n-jobs must be at least 1")
+    return RunContext(str(args.out), args.profile, tuple(args.ood) if args.ood else None, args.device,
+                      n_threads)
+
+
+def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run a script's main, turning input errors into one line on stderr and exit status 2."""
+    try:
+        return main(argv)
+    except (DatasetError, ValueError, KeyError, FileNotFoundError) as error:
+        message = str(error).strip() or type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is saved; rerun the same command to continue", file=sys.stderr)
+        return 130
+
+
+def print_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> None:
+    """Print a frame as an aligned text table."""
+    if frame.empty:
+        print("(no rows)")
+        return
+    print(frame.to_string(index=False, float_format=lambda value: floatfmt.format(value)))
+
+
+# --------------------------------------------------------------------------------------------------
+# featurize.py
+# --------------------------------------------------------------------------------------------------
+def featurize_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="featurize.py",
+        description="Build, download or register a dataset and compute its matminer features (cached). "
+                    "With --dataset: the embedded mp18_comp, a paper dataset from Zenodo (downloaded "
+                    "once) or a registered one. With --input: register your own table under data/NAME/.",
+        epilog="examples:\n  python codes/featurize.py --dataset mp18_comp\n"
+               "  python codes/featurize.py --dataset jarvis22\n"
+               "  python codes/featurize.py --input my.csv --name mine --id-col id --formula-col formula "
+               "--targets e_form,bandgap",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true", help="list the registered datasets and exit")
+    parser.add_argument("--dataset", help="dataset to build/download/featurize")
+    parser.add_argument("--target", help="only this target (default: every target of the dataset)")
+    parser.add_argument("--input", type=Path, help="your table (.csv, .json or .parquet)")
+    parser.add_argument("--name", help="name to register your table under (then use --dataset NAME)")
+    parser.add_argument("--id-col", help="column of unique entry ids")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--formula-col", help="column of chemical formulas (145 compositional features)")
+    group.add_argument("--structure-col", help="column of structures: CIF text, POSCAR text, pymatgen "
+                                               "dict/JSON or jarvis Atoms dict (273 features)")
+    parser.add_argument("--targets", type=comma_list, help="target columns, comma-separated")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="drop invalid rows (listed in data/NAME/skipped_rows.csv) instead of refusing "
+                             "the file")
+    parser.add_argument("--base-url", help="download paper datasets from this mirror instead of Zenodo")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def featurize_main(argv: Sequence[str] | None = None) -> int:
+    args = featurize_parser().parse_args(argv)
+    if args.list:
+        rows = [{"dataset": s.key, "paper name": s.title, "source": s.source, "input": s.input_kind,
+                 "aliases": ",".join(s.aliases), "targets": ",".join(s.targets), "note": s.note}
+                for s in all_specs().values()]
+        print_table(pd.DataFrame(rows))
+        return 0
+    if args.input is not None:
+        missing = [flag for flag, value in (("--name", args.name), ("--id-col", args.id_col),
+                                            ("--targets", args.targets)) if not value]
+        if missing:
+            raise DatasetError(f"--input also needs {', '.join(missing)}")
+        spec = register_user_dataset(args.input, args.name, id_col=args.id_col, targets=args.targets,
+                                     formula_col=args.formula_col, structure_col=args.structure_col,
+                                     skip_invalid=args.skip_invalid, progress=not args.no_progress)
+        print(f"registered {args.input} as dataset {spec.key!r} ({spec.input_kind}) in "
+              f"{config.data_dir() / spec.key}")
+        skipped = config.data_dir() / spec.key / "skipped_rows.csv"
+        if skipped.exists():
+            print(f"skipped invalid rows are listed in {skipped}")
+        args.dataset = spec.key
+    if not args.dataset:
+        featurize_parser().print_usage(sys.stderr)
+        raise DatasetError("give --dataset NAME, --input FILE ... or --list")
+    spec = resolve(args.dataset)
+    for target in [args.target] if args.target else list(spec.targets):
+        started = time.perf_counter()
+        dataset = load_dataset(spec.key, target, progress=not args.no_progress, base_url=args.base_url)
+        print(dataset.summary())
+        print(f"  features: {'from cache' if dataset.provenance.get('features_from_cache') else 'computed'}"
+              f", {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# random_baseline.py
+# --------------------------------------------------------------------------------------------------
+def random_baseline_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="random_baseline.py",
+        description="Random-subsampling baseline: train each model on random subsets of the pool over "
+                    "training-set sizes and seeds; score on the ID test set, the unused pool and the "
+                    "OOD sets. Rows go to OUT/scores.csv; a rerun skips finished cells.",
+        epilog="example:\n  python codes/random_baseline.py --dataset mp18_comp --target e_form "
+               "--models xgb,rf --profile quick --n-jobs 2 --out results/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    parser.add_argument("--models", type=comma_list, default=["xgb", "rf"],
+                        help=f"comma-separated models from {', '.join(m for m in MODELS if m != 'xgb_ibug')}"
+                             " (default: xgb,rf)")
+    parser.add_argument("--fractions", type=fraction_list, default=None,
+                        help="training fractions of the pool, overriding the profile's grid")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds per model (default: the profile's, e.g. paper 10 for trees, 5 ALIGNN)")
+    add_run_args(parser)
+    return parser
+
+
+def check_models(models: Sequence[str]) -> None:
+    """Refuse unknown model names with the list of known ones."""
+    for model in models:
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+
+
+def random_baseline_main(argv: Sequence[str] | None = None) -> int:
+    args = random_baseline_parser().parse_args(argv)
+    check_models(args.models)
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError("--seeds must be at least 1")
+    context = context_from(args)
+    started = time.perf_counter()
+    data = experiment_data(context, args.dataset, args.target)
+    if "alignn" in args.models and not data.dataset.has_structures:
+        data.pool.model_input("alignn")  # raises the clear composition-only error
+    print(data.dataset.summary())
+    print(data.split.summary())
+    cells = random_cells(data.dataset.name, args.target, args.models, len(data.pool), profile=args.profile,
+                         fractions=args.fractions, seeds=args.seeds)
+    report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                       progress=not args.no_progress, description="random baseline")
+    store = ResultsStore(args.out)
+    print(f"{report.n_run} cells run, {report.n_skipped} already done; wall {report.wall_seconds:.1f} s, "
+          f"fits {report.fit_seconds:.1f} s")
+    store.write_manifest("random_baseline", {**vars(args), "out": str(args.out)},
+                         {"wall_seconds": round(time.perf_counter() - started, 2),
+                          "cells_run": report.n_run, "cells_skipped": report.n_skipped,
+                          "fit_seconds": round(report.fit_seconds, 2)}, manifest_data(data))
+    write_summary(store)
+    return 0
+
+
+def write_summary(store: ResultsStore) -> pd.DataFrame:
+    """Print the redundancy summary of everything in the store and save it as OUT/summary.csv."""
+    summary = summarize(store.read())
+    lio.write_csv(store.out_dir / "summary.csv", summary)
+    print("\nredundancy summary (ID test RMSE; smallest training fraction within 5/10/20 % of full data):")
+    print_table(summary)
+    return summary

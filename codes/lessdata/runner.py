@@ -1,0 +1,322 @@
+"""Cells, executors and the resumable results store.
+
+A *cell* is one (dataset, target, method, selector, model, seed, training size) evaluation: fit one
+model on one training subset and score it on every evaluation set.  Cells are independent, so they run
+in local processes (joblib/loky, ``n_jobs``) or on a Dask cluster (``scheduler`` address) with the same
+code.  Finished cells are appended to ``DIR/scores.csv`` (atomic rewrite under a file lock); a rerun
+skips every cell whose rows are already there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from lessdata import config
+from lessdata import io as lio
+from lessdata.evaluate import ExperimentData, fit_and_score, prepare
+from lessdata.models import available_cores, threads_per_worker
+
+KEY_COLUMNS = ["dataset", "target", "method", "selector", "model", "seed", "train_frac", "train_size"]
+SCORE_COLUMNS = [*KEY_COLUMNS, "eval_set", "n_eval", "mae", "rmse", "r2", "fit_seconds",
+                 "predict_seconds", "profile"]
+METHODS = ("random", "prune", "qbc", "rf_u", "xgb_u")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One evaluation: train ``model`` on a subset of the pool, score it on every evaluation set.
+
+    ``selection`` names an ordered id list in ``DIR/selections/<selection>.json`` (pruning order, AL
+    path); the training set is its first ``train_size`` ids.  Empty for random draws, whose subset is
+    the first ``train_size`` of a permutation of the pool seeded by ``seed``.
+    """
+
+    dataset: str
+    target: str
+    method: str
+    selector: str
+    model: str
+    seed: int
+    train_frac: float
+    train_size: int
+    selection: str = ""
+
+    def key(self) -> tuple:
+        """Identity of the cell in the results table."""
+        return (self.dataset, self.target, self.method, self.selector, self.model, int(self.seed),
+                round(float(self.train_frac), 6), int(self.train_size))
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every cell needs besides itself (picklable, sent to workers)."""
+
+    out_dir: str
+    profile: str = "quick"
+    ood: tuple[str, ...] | None = None
+    device: str = "cpu"
+    n_threads: int = 1
+    data_dir: str = field(default_factory=lambda: str(config.data_dir()))
+
+    def with_threads(self, n_threads: int) -> RunContext:
+        """The same context with another thread count per model."""
+        return replace(self, n_threads=n_threads)
+
+
+def _key_frame(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series(list(zip(frame["dataset"].astype(str), frame["target"].astype(str),
+                              frame["method"].astype(str), frame["selector"].fillna("").astype(str),
+                              frame["model"].astype(str), frame["seed"].astype(int),
+                              frame["train_frac"].astype(float).round(6),
+                              frame["train_size"].astype(int), strict=True)), index=frame.index)
+
+
+class ResultsStore:
+    """``DIR/scores.csv`` in the long format, plus selections and manifests beside it.
+
+    Several scripts pointed at one folder share it; writes take a file lock, re-read the table and
+    replace it atomically, so concurrent writers never lose each other's rows.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.scores_path = self.out_dir / "scores.csv"
+        self.selections_dir = self.out_dir / "selections"
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.out_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read(self) -> pd.DataFrame:
+        """The whole scores table (empty frame with the columns if none yet)."""
+        if not self.scores_path.exists():
+            return pd.DataFrame(columns=SCORE_COLUMNS)
+        return pd.read_csv(self.scores_path, keep_default_na=False, na_values=[""],
+                           dtype={"selector": str}).fillna({"selector": ""})
+
+    def done_keys(self) -> set[tuple]:
+        """Keys of cells with rows in the table."""
+        frame = self.read()
+        return set(_key_frame(frame)) if len(frame) else set()
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Append rows (replacing rows of the same cells) and rewrite the table atomically, sorted."""
+        if not rows:
+            return
+        new = pd.DataFrame(rows)
+        with self._locked():
+            current = self.read()
+            if len(current):
+                current = current[~_key_frame(current).isin(set(_key_frame(new)))]
+            merged = pd.concat([current, new], ignore_index=True) if len(current) else new
+            columns = SCORE_COLUMNS + [c for c in merged.columns if c not in SCORE_COLUMNS]
+            merged = merged.reindex(columns=columns).sort_values(
+                [*KEY_COLUMNS, "eval_set"], kind="stable").reset_index(drop=True)
+            lio.write_csv(self.scores_path, merged)
+
+    def save_selection(self, name: str, ids: Iterable[str], **info: Any) -> Path:
+        """Store an ordered id list (training set of size n = its first n ids) with metadata."""
+        return lio.write_json(self.selections_dir / f"{name}.json", {**info, "ids": [str(i) for i in ids]})
+
+    def load_selection(self, name: str) -> dict[str, Any]:
+        """Read a stored selection."""
+        return lio.read_json(self.selections_dir / f"{name}.json")
+
+    def write_manifest(self, script: str, config: dict[str, Any], timings: dict[str, Any],
+                       data: dict[str, Any] | None = None) -> Path:
+        """One JSON per run: configuration, library versions, data hashes, timings."""
+        versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+        for package in ("numpy", "pandas", "scikit-learn", "xgboost", "xgboost-cpu", "matminer",
+                        "pymatgen", "torch", "alignn", "dask", "distributed", "joblib"):
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                continue
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        return lio.write_json(self.out_dir / "manifests" / f"{script}_{stamp}_{os.getpid()}.json",
+                              {"script": script, "config": config, "versions": versions,
+                               "data": data or {}, "timings": timings, "cores": available_cores()})
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(out_dir: str, dataset: str, target: str, ood: tuple[str, ...] | None) -> ExperimentData:
+    """Experiment data loaded once per worker process (features come from the on-disk cache)."""
+    return prepare(dataset, target, ood=None if ood is None else list(ood), split_dir=out_dir)
+
+
+def experiment_data(context: RunContext, dataset: str, target: str) -> ExperimentData:
+    """The (cached) prepared data of a dataset/target under a run context."""
+    return _prepared(context.out_dir, dataset, target, context.ood)
+
+
+def subset_rows(cell: Cell, data: ExperimentData, store: ResultsStore) -> np.ndarray:
+    """Pool positions of a cell's training subset."""
+    n_pool = len(data.pool)
+    if not cell.selection:
+        return np.random.default_rng(cell.seed).permutation(n_pool)[: cell.train_size]
+    ids = store.load_selection(cell.selection)["ids"][: cell.train_size]
+    lookup = pd.Index(data.pool.ids)
+    rows = lookup.get_indexer(ids)
+    if (rows < 0).any():
+        raise ValueError(f"selection {cell.selection!r} has ids outside the pool of {cell.dataset}")
+    return rows
+
+
+def execute_cell(cell: Cell, context: RunContext) -> list[dict[str, Any]]:
+    """Run one cell and return its rows (one per evaluation set)."""
+    # Workers (loky processes, Dask workers) read datasets from the folder the run was started with.
+    os.environ["LESSDATA_DATA_DIR"] = context.data_dir
+    data = experiment_data(context, cell.dataset, cell.target)
+    rows = subset_rows(cell, data, ResultsStore(context.out_dir))
+    scored, _ = fit_and_score(cell.model, data, rows, profile=context.profile, seed=cell.seed,
+                              n_threads=context.n_threads, device=context.device)
+    fields = {k: v for k, v in asdict(cell).items() if k != "selection"}
+    return [{**fields, **row, "profile": context.profile} for row in scored]
+
+
+@dataclass
+class RunReport:
+    """What a :func:`run_cells` call did."""
+
+    n_cells: int = 0
+    n_skipped: int = 0
+    n_run: int = 0
+    wall_seconds: float = 0.0
+    fit_seconds: float = 0.0
+
+
+def run_cells(cells: list[Cell], context: RunContext, *, n_jobs: int = 1, scheduler: str | None = None,
+              progress: bool = True, description: str = "cells") -> RunReport:
+    """Execute the cells not yet in ``DIR/scores.csv``; store each one's rows as soon as it finishes.
+
+    Args:
+        cells: the cells of an experiment (duplicates are run once).
+        context: output folder, profile, OOD sets, device.  ``context.n_threads`` is replaced by the
+            cores per worker for local runs, so processes x threads never exceed the cores.
+        n_jobs: local worker processes (1: in this process).
+        scheduler: address of a dask.distributed scheduler (``tcp://host:8786``); overrides n_jobs.
+        progress: progress bar with ETA.
+        description: label of the progress bar.
+    """
+    store = ResultsStore(context.out_dir)
+    unique = list(dict.fromkeys(cells))
+    done = store.done_keys()
+    todo = [cell for cell in unique if cell.key() not in done]
+    # Largest fits first: the long ones start early, the short ones fill the gaps at the end.
+    todo.sort(key=lambda cell: (-cell.train_size, cell.key()))
+    report = RunReport(n_cells=len(unique), n_skipped=len(unique) - len(todo))
+    started = time.perf_counter()
+    if not todo:
+        return report
+    bar = tqdm(total=len(todo), desc=description, unit="cell", disable=not progress, dynamic_ncols=True)
+    for rows in _execute(todo, context, n_jobs=n_jobs, scheduler=scheduler):
+        store.add(rows)
+        report.n_run += 1
+        report.fit_seconds += float(rows[0]["fit_seconds"]) if rows else 0.0
+        bar.update(1)
+    bar.close()
+    report.wall_seconds = time.perf_counter() - started
+    return report
+
+
+def _execute(cells: list[Cell], context: RunContext, *, n_jobs: int,
+             scheduler: str | None) -> Iterator[list[dict[str, Any]]]:
+    """Yield each cell's rows as it completes, from the chosen executor."""
+    if scheduler:
+        from dask.distributed import Client, as_completed  # noqa: PLC0415 - only for cluster runs
+
+        with Client(scheduler) as client:
+            futures = client.map(execute_cell, cells, context=context, pure=False)
+            for future in as_completed(futures):
+                yield future.result()
+        return
+    local = context.with_threads(threads_per_worker(n_jobs))
+    if n_jobs <= 1:
+        for cell in cells:
+            yield execute_cell(cell, local)
+        return
+    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
+    yield from parallel(delayed(execute_cell)(cell, local) for cell in cells)
+
+
+def size_of(fraction: float, n_pool: int) -> int:
+    """Training-set size for a fraction of the pool (at least one entry)."""
+    return max(1, int(round(fraction * n_pool)))
+
+
+def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10, 0.20),
+              eval_set: str = "id_test") -> pd.DataFrame:
+    """Redundancy summary: full-data RMSE and the smallest fraction within each tolerance of it.
+
+    The full-data RMSE of a (dataset, target, model) is the mean RMSE over seeds of that model trained
+    on the whole pool (random method, fraction 1).  For each method/selector curve (mean over seeds per
+    fraction) the smallest fraction whose RMSE is ≤ (1 + tol) × full-data RMSE is reported.
+    """
+    frame = scores[scores["eval_set"] == eval_set]
+    rows = []
+    for (dataset, target, model), group in frame.groupby(["dataset", "target", "model"]):
+        full = group[(group["method"] == "random") & (group["train_frac"] >= 1.0)]["rmse"]
+        if full.empty:
+            continue
+        full_rmse = float(full.mean())
+        for (method, selector), curve in group.groupby(["method", "selector"]):
+            mean_curve = curve.groupby("train_frac")["rmse"].mean().sort_index()
+            partial = mean_curve[mean_curve.index < 1.0]
+            row = {"dataset": dataset, "target": target, "model": model, "method": method,
+                   "selector": selector, "full_rmse": full_rmse,
+                   "best_rmse": float(partial.min()) if len(partial) else float("nan"),
+                   "best_frac": float(partial.idxmin()) if len(partial) else float("nan")}
+            for tol in tolerances:
+                within = mean_curve[mean_curve <= (1 + tol) * full_rmse]
+                row[f"frac_within_{int(round(tol * 100))}pct"] = float(within.index.min()) if len(
+                    within) else float("nan")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ood_ratios(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean OOD RMSE / ID-test RMSE per (dataset, target, method, selector, model, fraction, OOD set)."""
+    keys = ["dataset", "target", "method", "selector", "model", "train_frac"]
+    mean = scores.groupby([*keys, "eval_set"])["rmse"].mean().unstack("eval_set")
+    if "id_test" not in mean:
+        return pd.DataFrame()
+    out = []
+    for column in mean.columns:
+        if str(column).startswith("ood_") or column == "unused":
+            ratio = (mean[column] / mean["id_test"]).rename("ratio_to_id").reset_index()
+            ratio.insert(len(keys), "eval_set", column)
+            out.append(ratio.dropna())
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def manifest_data(data: ExperimentData) -> dict[str, Any]:
+    """Hashes and counts of the data a run used (for its manifest)."""
+    split = data.split.to_dict()
+    return {"dataset": data.dataset.name, "target": data.dataset.target,
+            "provenance": json.loads(json.dumps(data.dataset.provenance, default=str)),
+            "split": {name: {"n": block["n"], "sha256": block["sha256"]}
+                      for name, block in [("pool", split["pool"]), ("id_test", split["id_test"]),
+                                          *split["ood"].items()]}}

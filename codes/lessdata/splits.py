@@ -1,0 +1,262 @@
+"""ID hold-out and out-of-distribution (OOD) splits, serialised with checksums and rebuildable.
+
+The study splits each dataset into a pool (90 %) and an ID test set (10 %, random, seed 0) and tests
+OOD on the new entries of a later snapshot.  Besides that ``version`` split we offer proxies that need
+only one dataset, so every dataset (the embedded one included) gets OOD sets:
+
+* ``newest[=share]``: the newest share of sequential ids (mp-N, JVASP-N, OQMD ids), a temporal proxy;
+* ``element=Li+Co``: every compound containing any of the given elements;
+* ``cluster[=k]``: k-means on the standardized features, one cluster left out;
+* ``target[=share]``: the upper tail of the target.
+
+OOD entries are removed before the 90/10 split, so they are in neither the pool nor the ID test set.
+Each split is written as JSON with its parameters, the id lists and their sha256 (MatFold-style), and
+:meth:`Split.rebuild` recomputes it and checks the hashes.
+
+A coverage diagnostic (:func:`coverage`) reports how far each OOD set lies from the pool compared with
+the ID test set: Li et al.'s follow-up work found many "OOD" sets are really interpolation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Composition, Element
+from sklearn.cluster import KMeans
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import NearestNeighbors
+
+from lessdata import config
+from lessdata import io as lio
+from lessdata.datasets import Dataset, DatasetError, load_dataset, resolve
+
+_SEQUENTIAL_ID = re.compile(r"(\d+)$")
+
+
+@dataclass(frozen=True)
+class OODSpec:
+    """One OOD splitter: ``kind`` (newest, element, cluster, target, version) and its parameter."""
+
+    kind: str
+    value: str = ""
+
+    @property
+    def name(self) -> str:
+        """Name used in results (``eval_set`` = ``ood_<name>``)."""
+        if self.kind == "element":
+            return f"element_{self.value.replace('+', '-')}"
+        return self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> OODSpec:
+        """Parse ``kind`` or ``kind=value`` (e.g. ``newest=0.1``, ``element=Li+Co``, ``cluster=8``).
+
+        Raises:
+            ValueError: unknown kind or a malformed value.
+        """
+        kind, _, value = text.strip().partition("=")
+        kind = kind.strip().lower()
+        if kind not in ("newest", "element", "cluster", "target", "version"):
+            raise ValueError(f"unknown OOD split {text!r}; use newest[=share], element=El1+El2, "
+                             "cluster[=k], target[=share] or version")
+        if kind in ("newest", "target") and value:
+            share = float(value)
+            if not 0 < share < 1:
+                raise ValueError(f"OOD split {text!r}: the share must lie in (0, 1)")
+        if kind == "cluster" and value and int(value) < 2:
+            raise ValueError(f"OOD split {text!r}: need at least 2 clusters")
+        if kind == "element":
+            if not value:
+                raise ValueError("OOD split 'element' needs elements, e.g. element=Li+Co")
+            unknown = [symbol for symbol in value.split("+") if not Element.is_valid_symbol(symbol)]
+            if unknown:
+                raise ValueError(f"OOD split {text!r}: unknown element(s) {', '.join(unknown)}")
+        return cls(kind, value)
+
+
+def default_ood(dataset: Dataset) -> list[OODSpec]:
+    """The default OOD sets: the newer snapshot when registered, else the newest ids when sequential."""
+    spec = resolve(dataset.name)
+    if spec.newer:
+        return [OODSpec("version")]
+    if _sequential_numbers(dataset.ids) is not None:
+        return [OODSpec("newest")]
+    return []
+
+
+def _sequential_numbers(ids: np.ndarray) -> np.ndarray | None:
+    numbers = [_SEQUENTIAL_ID.search(str(identifier)) for identifier in ids]
+    if not numbers or any(match is None for match in numbers):
+        return None
+    return np.array([int(match.group(1)) for match in numbers], dtype=np.int64)
+
+
+def _ood_mask(dataset: Dataset, spec: OODSpec, seed: int) -> np.ndarray:
+    """Boolean mask over ``dataset`` rows belonging to a single-dataset OOD set."""
+    if spec.kind == "newest":
+        numbers = _sequential_numbers(dataset.ids)
+        if numbers is None:
+            raise DatasetError(f"OOD split 'newest' needs ids ending in a number (mp-N, JVASP-N); "
+                               f"dataset {dataset.name!r} has ids like {dataset.ids[0]!r}")
+        share = float(spec.value or 0.1)
+        return numbers >= np.quantile(numbers, 1 - share)
+    if spec.kind == "element":
+        wanted = set(spec.value.split("+"))
+        return np.array([bool(wanted & {el.symbol for el in Composition(formula).elements})
+                         for formula in dataset.formulas])
+    if spec.kind == "cluster":
+        n_clusters = int(spec.value or 10)
+        labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(dataset.X)
+        # Leave out the cluster whose centre lies farthest from the data mean: the most "novel" region.
+        centres = np.array([dataset.X[labels == c].mean(axis=0) for c in range(n_clusters)])
+        held_out = int(np.argmax(np.linalg.norm(centres - dataset.X.mean(axis=0), axis=1)))
+        return labels == held_out
+    if spec.kind == "target":
+        share = float(spec.value or 0.05)
+        return dataset.y >= np.quantile(dataset.y, 1 - share)
+    raise DatasetError(f"OOD split {spec.kind!r} is not a single-dataset split")
+
+
+@dataclass
+class Split:
+    """Pool / ID test / OOD id lists of one dataset and target, with the parameters that made them."""
+
+    dataset: str
+    target: str
+    pool_ids: np.ndarray
+    test_ids: np.ndarray
+    ood_ids: dict[str, np.ndarray] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form with an id-list checksum per set."""
+        def block(ids: np.ndarray) -> dict[str, Any]:
+            return {"n": int(len(ids)), "sha256": lio.sha256_strings(ids), "ids": [str(i) for i in ids]}
+
+        return {"dataset": self.dataset, "target": self.target, "params": self.params,
+                "pool": block(self.pool_ids), "id_test": block(self.test_ids),
+                "ood": {name: block(ids) for name, ids in self.ood_ids.items()}}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the split as JSON (atomic)."""
+        return lio.write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Split:
+        """Read a split JSON, checking each id list against its recorded sha256.
+
+        Raises:
+            DatasetError: when an id list does not match its checksum (the file was edited).
+        """
+        content = lio.read_json(path)
+
+        def ids_of(block: dict[str, Any], what: str) -> np.ndarray:
+            ids = np.array(block["ids"], dtype=str)
+            if lio.sha256_strings(ids) != block["sha256"]:
+                raise DatasetError(f"{path}: the {what} id list does not match its sha256; the file was "
+                                   "modified. Delete it to rebuild the split.")
+            return ids
+
+        return cls(content["dataset"], content["target"], ids_of(content["pool"], "pool"),
+                   ids_of(content["id_test"], "id_test"),
+                   {name: ids_of(block, f"ood {name}") for name, block in content["ood"].items()},
+                   content["params"])
+
+    def rebuild(self, dataset: Dataset) -> Split:
+        """Recompute this split from its parameters and check it is identical.
+
+        Raises:
+            DatasetError: when the data changed so that the split no longer reproduces.
+        """
+        again = make_split(dataset, ood=[OODSpec(k, v) for k, v in self.params["ood"]],
+                           test_fraction=self.params["test_fraction"], seed=self.params["seed"])
+        mine, theirs = self.to_dict(), again.to_dict()
+        for key in ("pool", "id_test"):
+            if mine[key]["sha256"] != theirs[key]["sha256"]:
+                raise DatasetError(f"split of {self.dataset}/{self.target} does not reproduce: the {key} "
+                                   "ids differ (has the dataset changed?)")
+        return again
+
+    def summary(self) -> str:
+        """One line per set with its size."""
+        parts = [f"pool {len(self.pool_ids)}", f"id_test {len(self.test_ids)}"]
+        parts += [f"ood_{name} {len(ids)}" for name, ids in self.ood_ids.items()]
+        return f"split {self.dataset}/{self.target}: " + ", ".join(parts)
+
+
+def make_split(dataset: Dataset, *, ood: list[OODSpec] | None = None,
+               test_fraction: float = config.ID_TEST_FRACTION, seed: int = config.ID_SPLIT_SEED,
+               newer: Dataset | None = None) -> Split:
+    """Carve OOD sets out of ``dataset``, then split the rest into pool and ID test (random, seeded).
+
+    Args:
+        dataset: the cleaned dataset.
+        ood: OOD splitters (None: :func:`default_ood`).
+        test_fraction: share of the in-distribution rows held out as ID test (paper: 0.1).
+        seed: random seed of the ID split (paper: 0).
+        newer: the later snapshot for a ``version`` OOD split (loaded from the registry if None).
+    """
+    ood = default_ood(dataset) if ood is None else ood
+    in_ood = np.zeros(len(dataset), dtype=bool)
+    ood_ids: dict[str, np.ndarray] = {}
+    for spec in ood:
+        if spec.kind == "version":
+            continue
+        mask = _ood_mask(dataset, spec, seed) & ~in_ood
+        ood_ids[spec.name] = dataset.ids[mask]
+        in_ood |= mask
+    remaining = np.flatnonzero(~in_ood)
+    pool, test = train_test_split(remaining, test_size=test_fraction, random_state=seed)
+    for spec in ood:
+        if spec.kind == "version":
+            newer = newer or _newer_snapshot(dataset)
+            ood_ids["version"] = np.array(sorted(set(newer.ids) - set(dataset.ids)), dtype=str)
+    return Split(dataset.name, dataset.target, dataset.ids[np.sort(pool)], dataset.ids[np.sort(test)],
+                 ood_ids, {"test_fraction": test_fraction, "seed": seed,
+                           "ood": [[spec.kind, spec.value] for spec in ood]})
+
+
+def _newer_snapshot(dataset: Dataset) -> Dataset:
+    spec = resolve(dataset.name)
+    if not spec.newer:
+        raise DatasetError(f"OOD split 'version' needs a later snapshot of {dataset.name!r}; none is "
+                           "registered (only jarvis -> jarvis22, mp18 -> mp, oqmd1.0 -> oqmd)")
+    return load_dataset(spec.newer, dataset.target, download=False)
+
+
+def coverage(X_pool: np.ndarray, X_test: np.ndarray, ood_sets: dict[str, np.ndarray], *,
+             max_points: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Distance of each evaluation set's points to their nearest pool point, against the ID test set's.
+
+    A "OOD" set whose nearest-neighbour distances look like the ID test set's is interpolation, not
+    extrapolation.  Sets are subsampled to ``max_points`` rows for speed.
+
+    Returns:
+        One row per set: n, median and 90th-percentile nearest-pool distance, ratio of medians to the ID
+        test set's, and the share of points closer to the pool than the ID test set's 95th percentile.
+    """
+    rng = np.random.default_rng(seed)
+    neighbours = NearestNeighbors(n_neighbors=1).fit(X_pool)
+
+    def distances(X: np.ndarray) -> np.ndarray:
+        if len(X) > max_points:
+            X = X[rng.choice(len(X), max_points, replace=False)]
+        return neighbours.kneighbors(X)[0][:, 0]
+
+    reference = distances(X_test)
+    rows = []
+    for name, X in {"id_test": X_test, **ood_sets}.items():
+        if len(X) == 0:
+            continue
+        found = reference if name == "id_test" else distances(X)
+        rows.append({"eval_set": name if name == "id_test" else f"ood_{name}", "n": int(len(X)),
+                     "median_nn_distance": float(np.median(found)),
+                     "p90_nn_distance": float(np.quantile(found, 0.9)),
+                     "median_ratio_to_id": float(np.median(found) / np.median(reference)),
+                     "share_within_id_p95": float(np.mean(found <= np.quantile(reference, 0.95)))})
+    return pd.DataFrame(rows)
