@@ -431,7 +431,8 @@ def _read_paper_pickle(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _cleaning_step(log: list[dict[str, Any]], rule: str, keep: np.ndarray) -> np.ndarray:
     """Record how many rows ``rule`` dropped beyond the previous rules (``keep`` is cumulative)."""
-    log.append({"rule": rule, "dropped": int(log[-1]["remaining"] - keep.sum()), "remaining": int(keep.sum())})
+    remaining = int(keep.sum())
+    log.append({"rule": rule, "dropped": int(log[-1]["remaining"]) - remaining, "remaining": remaining})
     return keep
 
 

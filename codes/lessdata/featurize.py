@@ -303,6 +303,7 @@ def featurize_compositions(
         The features (columns = :func:`composition_feature_labels`) and the failures.
     """
     start = time.perf_counter()
+    _resolve_n_jobs(n_jobs)  # fail on a bad setting before any work, not after parsing
     inputs = list(formulas)
     labels = composition_feature_labels()
     cache_path = _cache_path(cache_dir, "composition", [str(item) for item in inputs], labels)
@@ -316,9 +317,9 @@ def featurize_compositions(
     for row, text in enumerate(inputs):
         try:
             compositions.append(parse_formula(text))
-        except ValueError as exc:
+        except Exception as exc:  # ValueError by contract; anything else is recorded too, not raised
             compositions.append(None)
-            errors[row] = f"parse: {exc}"
+            errors[row] = f"parse: {_exception_text(exc)}"
     values, feature_errors = _featurize_compositions(compositions, progress=progress, n_jobs=n_jobs)
     errors = [_join_errors(first, second) for first, second in zip(errors, feature_errors, strict=True)]
     features = _feature_frame(values, labels)
@@ -351,6 +352,7 @@ def featurize_structures(
         The features (columns = :func:`structure_and_composition_feature_labels`) and the failures.
     """
     start = time.perf_counter()
+    _resolve_n_jobs(n_jobs)
     inputs = list(structures)
     labels = structure_and_composition_feature_labels()
     errors: list[str | None] = [None] * len(inputs)
@@ -358,9 +360,9 @@ def featurize_structures(
     for row, item in enumerate(inputs):
         try:
             parsed.append(parse_structure(item))
-        except ValueError as exc:
+        except Exception as exc:  # ValueError by contract; anything else is recorded too, not raised
             parsed.append(None)
-            errors[row] = f"parse: {exc}"
+            errors[row] = f"parse: {_exception_text(exc)}"
     hashes = [structure_hash(item) if item is not None else _unparsed_key(raw) for item, raw in
               zip(parsed, inputs, strict=True)]
     descriptions = [item.composition.reduced_formula if item is not None else _describe(raw)
@@ -493,7 +495,7 @@ def _run_featurizer(
     errors: list[str | None] = []
     with tqdm(total=len(entries), desc=desc, unit=unit, disable=not progress) as bar:
         for block, block_errors in results:
-            if any(error is not None and error.endswith("KeyboardInterrupt") for error in block_errors):
+            if any(error is not None and ": KeyboardInterrupt" in error for error in block_errors):
                 raise KeyboardInterrupt
             blocks.append(block)
             errors.extend(block_errors)
@@ -565,6 +567,11 @@ def _feature_frame(values: np.ndarray, labels: list[str]) -> pd.DataFrame:
     clean = np.array(values, dtype=np.float64)
     clean[~np.isfinite(clean)] = np.nan
     return pd.DataFrame(clean, columns=pd.Index(labels, dtype=object))
+
+
+def _exception_text(exc: Exception) -> str:
+    """The message of a ``ValueError`` (ours, already explicit); type and message of anything else."""
+    return str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"
 
 
 def _join_errors(*reasons: str | None) -> str | None:
@@ -686,10 +693,27 @@ def _structure_from_text(text: str) -> tuple[str, Structure]:
 
 
 def _read_with_pymatgen(text: str, fmt: str, label: str) -> Structure:
-    try:
-        return Structure.from_str(text, fmt=fmt)
-    except Exception as exc:  # pymatgen's parsers raise many types (ValueError, IndexError, KeyError)
-        raise ValueError(f"{label}: pymatgen could not read it ({type(exc).__name__}: {exc})") from exc
+    """Parse with pymatgen; its warnings explain a failure better than its exception, so keep them.
+
+    pymatgen's CIF parser reports the actual problem ("No structure parsed ... '_atom_site_label'")
+    as a warning and then raises a generic error; on failure those warnings go into the message, on
+    success they are passed on to the caller unchanged.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            structure = Structure.from_str(text, fmt=fmt)
+        except Exception as exc:  # pymatgen's parsers raise many types (ValueError, IndexError, ...)
+            notes = list(dict.fromkeys(" ".join(str(item.message).split()) for item in caught))
+            # pymatgen repeats all CIF notes in one summary warning; keep the individual ones.
+            notes = [note for note in notes if not note.startswith("Issues encountered")] or notes
+            detail = f"; pymatgen warned: {' | '.join(notes)}" if notes else ""
+            raise ValueError(
+                f"{label}: pymatgen could not read it ({type(exc).__name__}: {exc}){detail}"
+            ) from exc
+    for item in caught:
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return structure
 
 
 def _structure_from_mapping(data: Mapping[str, Any], *, source: str) -> tuple[str, Structure]:
