@@ -30,11 +30,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import ase.collections
+import ase.db
 import matminer
 import numpy as np
 import pandas as pd
 import pooch
 import requests
+from pymatgen.io.ase import AseAtomsAdaptor
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
@@ -90,6 +93,10 @@ REGISTRY: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec("mp18_comp", "MP18 (compositions)", "embedded", "composition", ("mp18comp",),
                     note="Materials Project 2018.6.1 via MEGNet benchmark files; built offline."),
+        DatasetSpec("dcdft", "Delta-test crystals", "embedded", "structure", ("delta",),
+                    targets=("bulk_modulus", "volume"),
+                    note="71 elemental crystals with all-electron (WIEN2k) equation-of-state data, "
+                         "shipped with ase; a small real structure set for ALIGNN."),
         DatasetSpec("jarvis", "JARVIS18", "zenodo", "structure", ("jarvis18",), newer="jarvis22",
                     note="Key as used by the paper's code; read as the 2018 JARVIS-DFT snapshot."),
         DatasetSpec("jarvis22", "JARVIS22", "zenodo", "structure", ("jarvis2022",),
@@ -319,6 +326,44 @@ def build_mp18_comp(*, force: bool = False) -> Path:
     return table_path
 
 
+def build_dcdft(*, force: bool = False) -> Path:
+    """Build the embedded ``dcdft`` structure table from the Delta-test collection shipped with ase.
+
+    71 elemental crystals (Lejaeghere et al., Science 351, aad3000, 2016) with WIEN2k bulk modulus
+    (GPa), its pressure derivative and equilibrium volume (Å^3/atom).  Real, offline and small: it lets
+    the structure path (273 features, ALIGNN) run anywhere.
+
+    Returns:
+        Path of ``table.parquet`` (columns id, formula, structure, bulk_modulus, bulk_modulus_derivative,
+        volume).
+    """
+    folder = dataset_dir("dcdft")
+    table_path = folder / "table.parquet"
+    if table_path.exists() and not force:
+        return table_path
+    source = Path(ase.collections.__file__).parent / "dcdft.json"
+    records = []
+    for row in ase.db.connect(str(source)).select():
+        structure = AseAtomsAdaptor.get_structure(row.toatoms())
+        pairs = row.key_value_pairs
+        records.append({"id": f"dcdft-{pairs['name']}", "formula": structure.composition.reduced_formula,
+                        "structure": structure.to_json(), "bulk_modulus": pairs["wien2k_B"],
+                        "bulk_modulus_derivative": pairs["wien2k_Bp"], "volume": pairs["wien2k_volume"]})
+    table = pd.DataFrame(records).set_index("id")
+    lio.write_parquet(table_path, table)
+    lio.write_json(folder / "dataset.json", {
+        "key": "dcdft", "source": "embedded", "input_kind": "structure",
+        "targets": ["bulk_modulus", "volume"],
+        "description": "Delta-test elemental crystals with WIEN2k equation-of-state data (ase collection).",
+        "sources": {"ase": {"version": metadata.version("ase"), "file": "ase/collections/dcdft.json",
+                            "sha256": lio.sha256_file(source)}},
+        "counts": {"entries": int(len(table))}, "table_sha256": lio.sha256_file(table_path)})
+    return table_path
+
+
+EMBEDDED_BUILDERS = {"mp18_comp": build_mp18_comp, "dcdft": build_dcdft}
+
+
 # --------------------------------------------------------------------------------------------------
 # Zenodo downloads.
 # --------------------------------------------------------------------------------------------------
@@ -481,7 +526,7 @@ def _load_tables(spec: DatasetSpec, *, download: bool, progress: bool,
         return meta, features, featurize.STRUCTURE_FEATURE_COUNT, provenance
 
     if spec.source == "embedded":
-        build_mp18_comp()
+        EMBEDDED_BUILDERS[spec.key]()
     table_path = folder / "table.parquet"
     if not table_path.exists():
         raise DatasetError(f"{table_path} is missing; register the dataset again with "

@@ -18,6 +18,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from lessdata import featurize
 from lessdata import io as lio
 from lessdata.datasets import Dataset, load_dataset, resolve
+from lessdata.errors import StructuresRequiredError
 from lessdata.models import make_model
 from lessdata.splits import OODSpec, Split, coverage, make_split
 
@@ -50,8 +51,6 @@ class EvalSet:
         if model not in STRUCTURE_MODELS:
             return self.X if rows is None else self.X[rows]
         if self.structures is None:
-            from lessdata.alignn_model import StructuresRequiredError  # noqa: PLC0415 - torch is heavy
-
             raise StructuresRequiredError(
                 f"model {model!r} needs crystal structures, but this dataset is composition-only. "
                 "Register a table with a structure column: `python codes/featurize.py --input FILE "
@@ -173,8 +172,10 @@ def fit_and_score(model_name: str, data: ExperimentData, train_rows: np.ndarray,
     if len(train_rows) == 0:
         raise ValueError("cannot train on an empty subset")
     if model is None:
-        model = make_model(model_name, profile=profile, n_threads=n_threads, random_state=seed,
-                           device=device)
+        # The study trains every ALIGNN from seed 123 (the subset varies with the seed, the weights'
+        # initialisation does not); tree models take the cell's seed.
+        model = make_model(model_name, profile=profile, n_threads=n_threads,
+                           random_state=None if model_name in STRUCTURE_MODELS else seed, device=device)
     started = time.perf_counter()
     model.fit(data.pool.model_input(model_name, train_rows), data.pool.y[train_rows])
     fit_seconds = time.perf_counter() - started

@@ -56,16 +56,18 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-def make_model(name: str, *, profile: str = "paper", n_threads: int = 1, random_state: int = 0,
-               device: str = "cpu", **overrides: Any):
+def make_model(name: str, *, profile: str = "paper", n_threads: int = 1, random_state: int | None = None,
+               device: str = "cpu", progress: bool = False, **overrides: Any):
     """Build an unfitted model of the study.
 
     Args:
         name: ``xgb``, ``rf``, ``xgb_ibug`` or ``alignn``.
         profile: run profile whose hyperparameters to use (``paper`` or ``quick``).
         n_threads: threads for this one model (XGBoost ``n_jobs`` / RF ``n_jobs`` / torch threads).
-        random_state: seed of the model's own randomness.
+        random_state: seed of the model's own randomness (default: 0 for trees; for ALIGNN the paper's
+            123, with which the study trained every ALIGNN).
         device: ``cpu``, ``cuda`` or ``auto`` (XGBoost and ALIGNN only; RF is CPU-only).
+        progress: per-epoch progress bar (ALIGNN only; off in worker processes).
         **overrides: hyperparameters that replace the profile's values.
 
     Returns:
@@ -77,10 +79,13 @@ def make_model(name: str, *, profile: str = "paper", n_threads: int = 1, random_
     params.update(overrides)
     if name in ("xgb", "xgb_ibug"):
         return XGBRegressor(**params, device=resolve_device(device), n_jobs=n_threads,
-                            random_state=random_state)
+                            random_state=0 if random_state is None else random_state)
     if name == "rf":
-        return RandomForestRegressor(**params, n_jobs=n_threads, random_state=random_state)
+        return RandomForestRegressor(**params, n_jobs=n_threads,
+                                     random_state=0 if random_state is None else random_state)
     from lessdata.alignn_model import ALIGNNRegressor  # torch/alignn import only when asked for
 
+    # Graphs are built once per structure and shared on disk by every worker and run.
     return ALIGNNRegressor(**params, device=resolve_device(device), n_threads=n_threads,
-                           random_state=random_state)
+                           random_state=config.ALIGNN_SEED if random_state is None else random_state,
+                           graph_cache_dir=config.data_dir() / ".cache", progress=progress)
