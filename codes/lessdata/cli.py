@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from lessdata import config
+from lessdata import active, config
 from lessdata import io as lio
 from lessdata.baseline import random_cells
 from lessdata.datasets import DatasetError, all_specs, load_dataset, register_user_dataset, resolve
@@ -74,6 +75,8 @@ def context_from(args: argparse.Namespace, n_threads: int = 1) -> RunContext:
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run a script's main, turning input errors into one line on stderr and exit status 2."""
+    # pymatgen warns once per noble-gas composition that it has no electronegativity; matminer handles it.
+    warnings.filterwarnings("ignore", message="No Pauling electronegativity")
     try:
         return main(argv)
     except (DatasetError, ValueError, KeyError, FileNotFoundError) as error:
@@ -226,3 +229,118 @@ def write_summary(store: ResultsStore) -> pd.DataFrame:
     print("\nredundancy summary (ID test RMSE; smallest training fraction within 5/10/20 % of full data):")
     print_table(summary)
     return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# run_al.py
+# --------------------------------------------------------------------------------------------------
+def seed_list(text: str) -> list[int]:
+    """Parse ``0,1,2`` into distinct non-negative integer seeds."""
+    try:
+        seeds = [int(part) for part in comma_list(text)]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from error
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
+def run_al_parser() -> argparse.ArgumentParser:
+    strategy_help = {"random": "the next rows of the seeded permutation (= the random baseline's subsets)",
+                     "qbc": "largest |RF - XGB| prediction (query by committee, the step's two models)",
+                     "rf_u": "widest 5-95 % interval of the RF's per-tree predictions (the paper)",
+                     "rf_u_std": "largest standard deviation of the RF's per-tree predictions",
+                     "xgb_u": "largest IBUG scale of an xgb_ibug model (Brophy & Lowd 2022)"}
+    parser = argparse.ArgumentParser(
+        prog="run_al.py",
+        description="Active learning (Li et al. 2023): from a random init fraction of the pool, each step "
+                    "fits XGB and RF on the selected set, scores them (ID test, unused pool, OOD sets) and "
+                    "adds a batch of step fraction x pool chosen by the strategy, up to the stop fraction. "
+                    "Rows go to OUT/scores.csv (method = strategy), the selection order to "
+                    "OUT/selections/al_*.json (the per-step checkpoint) and per-step diagnostics (Spearman "
+                    "rho of scores vs true errors, batch vs pool error, calibration) to "
+                    "OUT/al_diagnostics.csv. A rerun skips finished campaigns and continues interrupted "
+                    "ones at their first unfinished step.",
+        epilog="strategies:\n" + "\n".join(f"  {name:9s} {strategy_help.get(name, '')}"
+                                            for name in active.STRATEGIES)
+               + "\n\nexample:\n  python codes/run_al.py --dataset mp18_comp --target e_form "
+                 "--strategies random,qbc,rf_u,xgb_u --seeds 0,1,2 --profile quick --n-jobs 2 "
+                 "--full-reference --out results/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    parser.add_argument("--strategies", type=comma_list, default=["random", "qbc", "rf_u", "xgb_u"],
+                        help=f"comma-separated query strategies from {', '.join(active.STRATEGIES)} "
+                             "(default: random,qbc,rf_u,xgb_u)")
+    parser.add_argument("--seeds", type=seed_list, default=None,
+                        help="comma-separated seeds, e.g. 0,1,2; each seeds the initial set, the models and "
+                             "the tie-breaks (default: 0..n-1 with the profile's tree seed count)")
+    parser.add_argument("--init-frac", type=float, default=None,
+                        help="initial random fraction of the pool (default: the profile's, 0.01)")
+    parser.add_argument("--step-frac", type=float, default=None,
+                        help="fraction of the pool added per step (default: the profile's; paper 0.01, "
+                             "quick 0.02)")
+    parser.add_argument("--stop-frac", type=float, default=None,
+                        help="last training fraction (default: the profile's; paper 0.5, quick 0.21)")
+    parser.add_argument("--full-reference", action="store_true",
+                        help="also fit XGB and RF on the whole pool for each seed (random-baseline cells at "
+                             "fraction 1, shared with random_baseline.py) so the summary can report the "
+                             "smallest fraction within 10 %% of the full-data RMSE")
+    add_run_args(parser)
+    return parser
+
+
+def run_al_main(argv: Sequence[str] | None = None) -> int:
+    args = run_al_parser().parse_args(argv)
+    active.check_strategies(args.strategies)
+    context = context_from(args)
+    started = time.perf_counter()
+    data = experiment_data(context, args.dataset, args.target)
+    print(data.dataset.summary())
+    print(data.split.summary())
+    seeds = args.seeds
+    if seeds is None:
+        seeds = list(range(config.profile(args.profile)["seeds"]["xgb"]))
+    campaigns = active.campaigns_for(data.dataset.name, args.target, args.strategies, seeds,
+                                     profile=args.profile, init_frac=args.init_frac,
+                                     step_frac=args.step_frac, stop_frac=args.stop_frac)
+    plan = campaigns[0].plan(len(data.pool))  # refuses a step too small for the pool before any work
+    print(f"{len(campaigns)} campaigns ({', '.join(args.strategies)} x seeds {seeds}); {len(plan)} steps "
+          f"at {plan.fractions[0]:g}..{plan.fractions[-1]:g} of the pool "
+          f"({plan.sizes[0]}..{plan.sizes[-1]} rows)")
+    report = active.run_campaigns(campaigns, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                                  progress=not args.no_progress)
+    print(f"{len(report.campaigns)} campaigns run ({report.steps_run} steps), {report.n_skipped} already "
+          f"finished; wall {report.wall_seconds:.1f} s, fits {report.fit_seconds:.1f} s")
+    reference = None
+    if args.full_reference:
+        cells = random_cells(data.dataset.name, args.target, ["xgb", "rf"], len(data.pool),
+                             profile=args.profile, fractions=[1.0], seeds=seeds)
+        reference = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                              progress=not args.no_progress, description="full-pool reference")
+        print(f"full-pool reference: {reference.n_run} cells run, {reference.n_skipped} already done; wall "
+              f"{reference.wall_seconds:.1f} s")
+    store = ResultsStore(args.out)
+    timings = {"wall_seconds": round(time.perf_counter() - started, 2),
+               "campaigns_run": len(report.campaigns), "campaigns_skipped": report.n_skipped,
+               "steps_run": report.steps_run, "fit_seconds": round(report.fit_seconds, 2),
+               "campaigns": [{"name": c.name, "steps_run": c.steps_run,
+                              "wall_seconds": round(c.wall_seconds, 2),
+                              "fit_seconds": round(c.fit_seconds, 2)} for c in report.campaigns]}
+    if reference is not None:
+        timings["reference_wall_seconds"] = round(reference.wall_seconds, 2)
+    store.write_manifest("run_al", {**vars(args), "out": str(args.out), "seeds": seeds,
+                                    "fractions": list(plan.fractions)}, timings, manifest_data(data))
+    scores = store.read()
+    shown = list(dict.fromkeys(["random", *args.strategies]))
+    curves = active.learning_curves(scores, dataset=data.dataset.name, target=args.target, strategies=shown)
+    print(f"\nID test RMSE of XGB trained on the selected set (mean over seeds; {args.target}):")
+    print_table(curves)
+    print("\nper-step diagnostics (means over seeds and steps): Spearman rho of the strategy's scores vs "
+          "XGB's true |error| on the unlabelled pool, chosen-batch / pool mean |error|, ID-test calibration")
+    diagnostics = active.DiagnosticsTable(args.out).read()
+    if len(diagnostics):
+        diagnostics = diagnostics[(diagnostics["dataset"] == data.dataset.name)
+                                  & (diagnostics["target"] == args.target)]
+    print_table(active.diagnostics_summary(diagnostics))
+    write_summary(store)
+    return 0

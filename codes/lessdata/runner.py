@@ -16,12 +16,12 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,8 @@ KEY_COLUMNS = ["dataset", "target", "method", "selector", "model", "seed", "trai
 SCORE_COLUMNS = [*KEY_COLUMNS, "eval_set", "n_eval", "mae", "rmse", "r2", "fit_seconds",
                  "predict_seconds", "profile"]
 METHODS = ("random", "prune", "qbc", "rf_u", "xgb_u")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,9 @@ def run_cells(cells: list[Cell], context: RunContext, *, n_jobs: int = 1, schedu
     if not todo:
         return report
     bar = tqdm(total=len(todo), desc=description, unit="cell", disable=not progress, dynamic_ncols=True)
-    for rows in _execute(todo, context, n_jobs=n_jobs, scheduler=scheduler):
+    # Local workers split the cores between them; Dask workers bring their own thread settings.
+    local = context if scheduler else context.with_threads(threads_per_worker(min(n_jobs, len(todo))))
+    for rows in map_tasks(execute_cell, todo, n_jobs=n_jobs, scheduler=scheduler, context=local):
         store.add(rows)
         report.n_run += 1
         report.fit_seconds += float(rows[0]["fit_seconds"]) if rows else 0.0
@@ -242,24 +246,42 @@ def run_cells(cells: list[Cell], context: RunContext, *, n_jobs: int = 1, schedu
     return report
 
 
-def _execute(cells: list[Cell], context: RunContext, *, n_jobs: int,
-             scheduler: str | None) -> Iterator[list[dict[str, Any]]]:
-    """Yield each cell's rows as it completes, from the chosen executor."""
+def map_tasks(function: Callable[..., T], items: Iterable[Any], *, n_jobs: int = 1,
+              scheduler: str | None = None, **kwargs: Any) -> Iterator[T]:
+    """Yield ``function(item, **kwargs)`` for every item, in the order the results complete.
+
+    The one executor of the package: evaluation cells and active-learning campaigns both run through
+    it, so the same command scales from one process to local workers to a Dask cluster.  Results are
+    yielded as they arrive, which lets the caller store each one at once (a crash loses only the
+    tasks in flight).
+
+    Args:
+        function: a module-level (picklable) function; it runs in worker processes.
+        items: the tasks' first arguments.
+        n_jobs: local worker processes (loky); 1 runs the tasks here, one after the other, in order.
+        scheduler: address of a dask.distributed scheduler (``tcp://host:8786``); overrides ``n_jobs``.
+            Workers must see the same data and output folders.
+        **kwargs: passed to every call (e.g. ``context=``); names must not clash with
+            ``Client.map``'s own keywords (``key``, ``workers``, ``pure`` ...) on the Dask path.
+
+    Yields:
+        Each task's return value.
+    """
+    items = list(items)
     if scheduler:
         from dask.distributed import Client, as_completed  # noqa: PLC0415 - only for cluster runs
 
         with Client(scheduler) as client:
-            futures = client.map(execute_cell, cells, context=context, pure=False)
+            futures = client.map(function, items, pure=False, **kwargs)
             for future in as_completed(futures):
                 yield future.result()
         return
-    local = context.with_threads(threads_per_worker(n_jobs))
-    if n_jobs <= 1:
-        for cell in cells:
-            yield execute_cell(cell, local)
+    if n_jobs <= 1 or len(items) <= 1:
+        for item in items:
+            yield function(item, **kwargs)
         return
-    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(execute_cell)(cell, local) for cell in cells)
+    parallel = Parallel(n_jobs=min(n_jobs, len(items)), backend="loky", return_as="generator_unordered")
+    yield from parallel(delayed(function)(item, **kwargs) for item in items)
 
 
 def size_of(fraction: float, n_pool: int) -> int:
@@ -271,14 +293,17 @@ def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10,
               eval_set: str = "id_test") -> pd.DataFrame:
     """Redundancy summary: full-data RMSE and the smallest fraction within each tolerance of it.
 
-    The full-data RMSE of a (dataset, target, model) is the mean RMSE over seeds of that model trained
-    on the whole pool (random method, fraction 1).  For each method/selector curve (mean over seeds per
-    fraction) the smallest fraction whose RMSE is ≤ (1 + tol) × full-data RMSE is reported.
+    The full-data RMSE of a (dataset, target, model) is the mean RMSE of that model trained on the whole
+    pool: over the random baseline's seeds when present, else the pruning run's full-pool fit.  For each
+    method/selector curve (mean over seeds per fraction) the smallest fraction whose RMSE is ≤ (1 + tol)
+    × full-data RMSE is reported.
     """
     frame = scores[scores["eval_set"] == eval_set]
     rows = []
     for (dataset, target, model), group in frame.groupby(["dataset", "target", "model"]):
-        full = group[(group["method"] == "random") & (group["train_frac"] >= 1.0)]["rmse"]
+        full_rows = group[group["train_frac"] >= 1.0]
+        random_full = full_rows[full_rows["method"] == "random"]["rmse"]
+        full = random_full if len(random_full) else full_rows["rmse"]
         if full.empty:
             continue
         full_rmse = float(full.mean())

@@ -1,0 +1,776 @@
+"""Active learning: query strategies as plain functions, one loop for all of them, resumable campaigns.
+
+The study (Li et al., Nat Commun 14, 7283, 2023; ``shared/PAPER.md`` "Active learning") grows a
+training set from a random 1 % of the pool, adding a batch chosen by a *query strategy* at every step,
+and reports the accuracy of XGB and RF trained on the selected set.  This module follows modAL's idea
+(Danka & Horvath, "modAL: A modular active learning framework for Python", arXiv:1805.00979): a query
+strategy is a plain function of the fitted model(s), the unlabelled candidates and the batch size that
+returns indices, and the measures it ranks by are separate from the selection.  Here every strategy has
+one signature::
+
+    strategy(models: dict[str, fitted model], X_unlabelled: np.ndarray, n: int,
+             rng: np.random.Generator) -> (indices into X_unlabelled, scores of every candidate)
+
+Scores are "higher = more wanted"; the loop uses them only for the diagnostics (how well they rank the
+true errors), never to re-select.  The built-in strategies (:data:`STRATEGIES`):
+
+``random``
+    The first ``n`` candidates.  The loop presents the unlabelled pool in the order of the campaign's
+    seeded permutation of the pool, so this is a uniform draw that reproduces the random baseline's
+    nested subsets exactly (same training sets, same rows in ``scores.csv``).
+``qbc``
+    Query by committee: largest ``|prediction_RF - prediction_XGB|``, with the two models the step has
+    just trained for evaluation (no refit).
+``rf_u`` / ``rf_u_std``
+    Largest spread of the per-tree predictions of the evaluated random forest: the width of the
+    5-95 % percentile interval (the paper) or the standard deviation.
+``xgb_u``
+    Largest instance-based uncertainty of gradient-boosted trees (IBUG; Brophy & Lowd, "Instance-Based
+    Uncertainty Estimation for Gradient-Boosted Regression Trees", NeurIPS 2022) from
+    :class:`lessdata.ibug.IBUGRegressor` wrapping an ``xgb_ibug`` model: the only strategy that needs a
+    third fit per step.
+
+Every strategy starts from the same initial set (the first ``size_of(init_frac, n_pool)`` rows of the
+seeded permutation, rounded as the random baseline rounds its sizes), so the curves differ only by what
+the strategies chose.  The loop (:func:`run_campaign`)
+evaluates XGB and RF on the selected set with :func:`lessdata.evaluate.fit_and_score`, stores their rows,
+queries the next batch with those same models, and checkpoints the selection after every step, so an
+interrupted campaign continues at its first unfinished step and ends with identical results.
+Campaigns (strategy x seed) run through :func:`lessdata.runner.map_tasks` (local processes or Dask).
+
+Beyond the paper, every step also records *why* a strategy works or not (``OUT/al_diagnostics.csv``):
+the Spearman correlation between the strategy's scores and the true absolute error of the step's XGB on
+the unlabelled pool, the mean true error of the chosen batch against the pool mean, and for the
+uncertainty strategies the calibration of their predictive distribution on the ID test set.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm, spearmanr
+from tqdm.auto import tqdm
+
+from lessdata import config
+from lessdata import io as lio
+from lessdata.evaluate import ExperimentData, fit_and_score
+from lessdata.ibug import IBUGRegressor, gaussian_nll
+from lessdata.models import make_model, threads_per_worker
+from lessdata.runner import Cell, ResultsStore, RunContext, experiment_data, map_tasks, size_of
+
+#: Signature shared by every query strategy (see the module docstring).
+QueryStrategy = Callable[[dict[str, Any], np.ndarray, int, np.random.Generator],
+                         tuple[np.ndarray, np.ndarray]]
+
+#: Half-width of the central 90 % interval of a standard normal: turns a 5-95 % width into a sigma.
+_Z95 = float(norm.ppf(0.95))
+#: Scales below this are floored when a spread is read as a Gaussian standard deviation.
+MIN_SCALE = 1e-6
+#: Models the evaluator trains at every step (their fits and rows are part of every campaign).
+EVALUATED_MODELS = ("xgb", "rf")
+
+
+# --------------------------------------------------------------------------------------------------
+# Building blocks shared by strategies and diagnostics.
+# --------------------------------------------------------------------------------------------------
+def top_n(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` highest scores; ties (and NaNs, ranked last) keep the candidates' order.
+
+    The stable order matters: the loop lists candidates in the campaign's seeded random order, so ties
+    are broken at random yet reproducibly.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if not 0 <= n <= scores.size:
+        raise ValueError(f"cannot choose {n} of {scores.size} candidates")
+    ranked = np.where(np.isnan(scores), -np.inf, scores)
+    return np.argsort(-ranked, kind="stable")[:n]
+
+
+def tree_predictions(forest: Any, X: np.ndarray) -> np.ndarray:
+    """Per-tree predictions of a fitted random forest, shape ``(n_trees, n_rows)``.
+
+    The input is converted to the trees' float32 layout once and each tree predicts every row in one
+    call (``check_input=False`` skips the per-tree validation), so the cost is that of
+    ``forest.predict`` itself; the forest is never refitted.
+    """
+    rows = np.ascontiguousarray(X, dtype=np.float32)
+    trees = forest.estimators_
+    stacked = np.empty((len(trees), rows.shape[0]), dtype=float)
+    for position, tree in enumerate(trees):
+        stacked[position] = tree.predict(rows, check_input=False)
+    return stacked
+
+
+def tree_spread(per_tree: np.ndarray, kind: str = "percentile") -> np.ndarray:
+    """Spread of per-tree predictions (axis 0): 5-95 % percentile width (paper) or standard deviation."""
+    if kind == "percentile":
+        # numpy's "linear" percentile from one sort along the trees (np.percentile along axis 0 of a
+        # (trees x rows) array is ~4x slower: it partitions twice, across the memory layout).
+        ordered = np.sort(per_tree, axis=0)
+        position = np.array([0.05, 0.95]) * (ordered.shape[0] - 1)
+        below = np.floor(position).astype(int)
+        above = np.minimum(below + 1, ordered.shape[0] - 1)
+        weight = (position - below)[:, None]
+        low, high = ordered[below] * (1 - weight) + ordered[above] * weight
+        return high - low
+    if kind == "std":
+        return per_tree.std(axis=0)
+    raise ValueError(f"unknown spread {kind!r}; choose percentile or std")
+
+
+def forest_distribution(forest: Any, X: np.ndarray, kind: str = "percentile"
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian reading of a forest's trees: (mean of the trees, spread as a standard deviation).
+
+    A 5-95 % width is divided by ``2 x 1.645`` so that both spreads are on the scale of a sigma; the
+    floor keeps unanimous trees from giving a zero variance (an infinite NLL).
+    """
+    per_tree = tree_predictions(forest, X)
+    spread = tree_spread(per_tree, kind)
+    scale = spread / (2.0 * _Z95) if kind == "percentile" else spread
+    return per_tree.mean(axis=0), np.maximum(scale, MIN_SCALE)
+
+
+def miscalibration_area(y: np.ndarray, loc: np.ndarray, scale: np.ndarray, n_levels: int = 101) -> float:
+    """Area between the observed and the expected coverage of central Gaussian intervals.
+
+    For each expected proportion ``p`` in ``[0, 1]`` the observed proportion is the share of rows whose
+    target lies inside the central ``p`` interval of ``N(loc, scale**2)``; the area (trapezoid rule over
+    ``p``) is 0 for perfect calibration and approaches 0.5 for wildly over- or under-confident scales.
+    It complements the NLL, which mixes calibration with sharpness.
+    """
+    z = np.sort(np.abs((np.asarray(y, float) - np.asarray(loc, float)) / np.asarray(scale, float)))
+    expected = np.linspace(0.0, 1.0, n_levels)
+    bounds = norm.ppf(0.5 + expected / 2.0)  # 0 -> 0, 1 -> inf
+    observed = np.searchsorted(z, bounds, side="right") / z.size
+    gap = np.abs(observed - expected)
+    return float(np.sum((gap[1:] + gap[:-1]) / 2.0 * np.diff(expected)))
+
+
+def _check_request(X: np.ndarray, n: int) -> None:
+    if not 0 <= n <= len(X):
+        raise ValueError(f"cannot query {n} of {len(X)} unlabelled rows")
+
+
+# --------------------------------------------------------------------------------------------------
+# Query strategies: strategy(models, X_unlabelled, n, rng) -> (indices, scores).
+# --------------------------------------------------------------------------------------------------
+def random_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` candidates: a uniform draw, because candidates arrive in a seeded random order.
+
+    Taking the prefix of the campaign's permutation (rather than drawing from ``rng``) is what makes
+    random AL reproduce the random baseline's nested subsets row for row.  The score is the reverse
+    position, so the diagnostics give the "no information" reference (Spearman rho ~ 0).
+    """
+    _check_request(X_unlabelled, n)
+    return np.arange(n), -np.arange(len(X_unlabelled), dtype=float)
+
+
+def qbc_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Query by committee: the rows on which the step's RF and XGB disagree most.
+
+    The committee is the two models the step already trained for evaluation (``models["rf"]`` and
+    ``models["xgb"]``), so QBC costs two predictions on the pool and no fit.
+    """
+    _check_request(X_unlabelled, n)
+    disagreement = np.abs(np.asarray(models["rf"].predict(X_unlabelled), float)
+                          - np.asarray(models["xgb"].predict(X_unlabelled), float))
+    return top_n(disagreement, n), disagreement
+
+
+def rf_uncertainty_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
+                         rng: np.random.Generator, *, spread: str = "percentile"
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """RF-U: the rows whose per-tree predictions of the evaluated forest spread the widest.
+
+    ``spread="percentile"`` is the paper's 5-95 % interval width; ``"std"`` the standard deviation
+    (registered as ``rf_u_std``).  The forest is the one the step evaluated: no refit.
+    """
+    _check_request(X_unlabelled, n)
+    width = tree_spread(tree_predictions(models["rf"], X_unlabelled), spread)
+    return top_n(width, n), width
+
+
+def rf_std_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """RF-U with the standard deviation of the trees instead of the 5-95 % width."""
+    return rf_uncertainty_query(models, X_unlabelled, n, rng, spread="std")
+
+
+def xgb_uncertainty_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """XGB-U: the rows with the largest IBUG scale (Brophy & Lowd 2022).
+
+    ``models["xgb_ibug"]`` is a fitted :class:`~lessdata.ibug.IBUGRegressor` around an ``xgb_ibug``
+    model trained on the selected set; its scale is the (calibrated) spread of the targets of the
+    training rows that share the most leaves with each candidate.
+    """
+    _check_request(X_unlabelled, n)
+    _, scale = models["xgb_ibug"].pred_dist(X_unlabelled)
+    scale = np.asarray(scale, dtype=float)
+    return top_n(scale, n), scale
+
+
+#: Registered strategies by name (the ``method`` of their rows in ``scores.csv``).
+STRATEGIES: dict[str, QueryStrategy] = {
+    "random": random_query,
+    "qbc": qbc_query,
+    "rf_u": rf_uncertainty_query,
+    "rf_u_std": rf_std_query,
+    "xgb_u": xgb_uncertainty_query,
+}
+
+#: Models each strategy reads; their names joined by "+" are the ``selector`` of its rows.  ``xgb`` and
+#: ``rf`` come free from the evaluation; any other name is fitted for the query (see ``_query_model``).
+STRATEGY_MODELS: dict[str, tuple[str, ...]] = {
+    "random": (),
+    "qbc": ("xgb", "rf"),
+    "rf_u": ("rf",),
+    "rf_u_std": ("rf",),
+    "xgb_u": ("xgb_ibug",),
+}
+
+#: Gaussian predictive distribution (loc, scale) of the uncertainty strategies, for the calibration
+#: diagnostic on the ID test set.
+PREDICTIVE_DISTRIBUTIONS: dict[str, Callable[[dict[str, Any], np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
+    "rf_u": lambda models, X: forest_distribution(models["rf"], X, "percentile"),
+    "rf_u_std": lambda models, X: forest_distribution(models["rf"], X, "std"),
+    "xgb_u": lambda models, X: models["xgb_ibug"].pred_dist(X),
+}
+
+#: Rough relative cost of one campaign, to start the longest first.
+_COST_RANK = {"xgb_u": 0, "rf_u": 1, "rf_u_std": 1, "qbc": 2, "random": 3}
+
+
+def selector_of(strategy: str) -> str:
+    """The ``selector`` column of a strategy's rows: the model(s) that chose, "" for random."""
+    return "+".join(STRATEGY_MODELS[strategy])
+
+
+def check_strategies(names: Sequence[str]) -> None:
+    """Refuse unknown strategy names with the list of known ones.
+
+    Raises:
+        ValueError: a name not in :data:`STRATEGIES`.
+    """
+    for name in names:
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Campaigns.
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CampaignPlan:
+    """Nominal training fractions of the steps and the training-set sizes they give on one pool."""
+
+    fractions: tuple[float, ...]
+    sizes: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def batch(self, step: int) -> int:
+        """Rows to query after evaluating ``step`` (0 after the last one)."""
+        return self.sizes[step + 1] - self.sizes[step] if step + 1 < len(self.sizes) else 0
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One active-learning run: a strategy from a seeded initial set up to a stop fraction.
+
+    Training sets are nested: step ``i`` trains on the first ``sizes[i]`` rows of the campaign's
+    selection.  Fractions are nominal (``init_frac + i x step_frac``, rounded to 6 decimals) and sizes
+    are :func:`lessdata.runner.size_of` of them, exactly as in the random baseline, so random AL and
+    baseline cells at the same fraction share their key in ``scores.csv``.
+    """
+
+    dataset: str
+    target: str
+    strategy: str
+    seed: int
+    init_frac: float = 0.01
+    step_frac: float = 0.01
+    stop_frac: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_strategies([self.strategy])
+        if not 0 < self.init_frac <= self.stop_frac <= 1:
+            raise ValueError(f"need 0 < init_frac <= stop_frac <= 1, got init_frac={self.init_frac}, "
+                             f"stop_frac={self.stop_frac}")
+        if not self.step_frac > 0:
+            raise ValueError(f"step_frac must be > 0, got {self.step_frac}")
+        if self.seed < 0:
+            raise ValueError(f"seeds must be >= 0, got {self.seed}")
+
+    @property
+    def name(self) -> str:
+        """Name of the campaign's selection (and checkpoint) in ``OUT/selections/``."""
+        return f"al_{self.dataset}_{self.target}_{self.strategy}_seed{self.seed}"
+
+    @property
+    def selector(self) -> str:
+        return selector_of(self.strategy)
+
+    def plan(self, n_pool: int) -> CampaignPlan:
+        """Fractions and sizes of the steps on a pool of ``n_pool`` rows.
+
+        Raises:
+            ValueError: when a step would add no row (the pool is too small for ``step_frac``).
+        """
+        n_steps = int(math.floor((self.stop_frac - self.init_frac) / self.step_frac + 1e-9)) + 1
+        fractions = tuple(round(self.init_frac + i * self.step_frac, 6) for i in range(n_steps))
+        sizes = tuple(size_of(fraction, n_pool) for fraction in fractions)
+        if any(after <= before for before, after in zip(sizes, sizes[1:], strict=False)):
+            raise ValueError(f"step_frac={self.step_frac} adds less than one row per step to a pool of "
+                             f"{n_pool}; use a larger --step-frac")
+        return CampaignPlan(fractions, sizes)
+
+    def cell(self, model: str, step: int, plan: CampaignPlan) -> Cell:
+        """The results-table cell of ``model`` evaluated at ``step`` (its key identifies the rows)."""
+        return Cell(self.dataset, self.target, self.strategy, self.selector, model, self.seed,
+                    plan.fractions[step], plan.sizes[step], self.name)
+
+
+def campaigns_for(dataset: str, target: str, strategies: Sequence[str], seeds: Sequence[int], *,
+                  profile: str = "quick", init_frac: float | None = None, step_frac: float | None = None,
+                  stop_frac: float | None = None) -> list[Campaign]:
+    """Campaigns of strategies x seeds with the profile's AL fractions (unless overridden)."""
+    check_strategies(strategies)
+    settings = config.profile(profile)["al"]
+    init = settings["init_frac"] if init_frac is None else init_frac
+    step = settings["step_frac"] if step_frac is None else step_frac
+    stop = settings["stop_frac"] if stop_frac is None else stop_frac
+    return [Campaign(dataset, target, strategy, int(seed), float(init), float(step), float(stop))
+            for strategy in strategies for seed in seeds]
+
+
+class DiagnosticsTable:
+    """``OUT/al_diagnostics.csv``: one row per (dataset, target, strategy, seed, step).
+
+    Besides the diagnostics each row carries the step's timings (``*_seconds``: fits, evaluator
+    predictions, query-only fits, query, diagnostics, storing the scores, and ``step_seconds``, the step's
+    wall time up to, not including, writing this row and the checkpoint).
+    Written like the scores table: under a file lock, re-read, rows of the same key replaced, rewritten
+    atomically, so parallel campaigns never lose each other's rows and a redone step replaces its row.
+    """
+
+    KEY = ["dataset", "target", "strategy", "seed", "step"]
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.out_dir / "al_diagnostics.csv"
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.out_dir / ".al_diagnostics.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read(self) -> pd.DataFrame:
+        """The whole table (empty frame if none yet)."""
+        if not self.path.exists():
+            return pd.DataFrame(columns=self.KEY)
+        return pd.read_csv(self.path, keep_default_na=False, na_values=[""],
+                           dtype={"selector": str}).fillna({"selector": ""})
+
+    def done_keys(self) -> set[tuple]:
+        frame = self.read()
+        return set(self._keys(frame)) if len(frame) else set()
+
+    @staticmethod
+    def _keys(frame: pd.DataFrame) -> list[tuple]:
+        return list(zip(frame["dataset"].astype(str), frame["target"].astype(str),
+                        frame["strategy"].astype(str), frame["seed"].astype(int),
+                        frame["step"].astype(int), strict=True))
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Add rows, replacing rows with the same key, and rewrite the table atomically (sorted)."""
+        if not rows:
+            return
+        new = pd.DataFrame(rows)
+        with self._locked():
+            current = self.read()
+            if len(current):
+                current = current[~pd.Series(self._keys(current), index=current.index).isin(
+                    set(self._keys(new)))]
+            merged = pd.concat([current, new], ignore_index=True) if len(current) else new
+            merged = merged.sort_values(self.KEY, kind="stable").reset_index(drop=True)
+            lio.write_csv(self.path, merged)
+
+
+@dataclass
+class CampaignReport:
+    """What one :func:`run_campaign` call did, with the timing of every step it ran."""
+
+    name: str
+    strategy: str
+    seed: int
+    n_steps: int
+    steps_run: int = 0
+    steps_skipped: int = 0
+    wall_seconds: float = 0.0
+    step_timings: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def fit_seconds(self) -> float:
+        """Model fits of the steps run (evaluated models and query-only models)."""
+        return sum(t["fit_seconds"] + t["query_fit_seconds"] for t in self.step_timings)
+
+
+class _PredictOnce:
+    """A fitted model whose predictions on the step's candidate matrix are computed once.
+
+    QBC and the diagnostics both need XGB's predictions on the unlabelled pool; sharing them (by the
+    identity of the candidate array, which the loop passes to both) saves a pool-sized prediction per
+    step.  Every other attribute (``estimators_`` for RF-U ...) is the wrapped model's.
+    """
+
+    def __init__(self, model: Any, candidates: np.ndarray) -> None:
+        self.model = model
+        self._candidates = candidates
+        self._predicted: np.ndarray | None = None
+
+    def predict(self, X: Any) -> np.ndarray:
+        if X is not self._candidates:
+            return self.model.predict(X)
+        if self._predicted is None:
+            self._predicted = np.asarray(self.model.predict(X), dtype=float)
+            self._predicted.flags.writeable = False
+        return self._predicted
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
+def _query_model(name: str, data: ExperimentData, selected: np.ndarray, seed: int,
+                 context: RunContext) -> Any:
+    """Fit a model that only a strategy needs (not evaluated): ``xgb_ibug`` wrapped in IBUG.
+
+    IBUG tunes ``k`` and its calibration on a seeded hold-out of the selected rows (no labels outside
+    the selected set are used, as in a real campaign).
+    """
+    if name != "xgb_ibug":
+        raise ValueError(f"no recipe to fit query model {name!r}")
+    X, y = data.pool.X[selected], data.pool.y[selected]
+    booster = make_model("xgb_ibug", profile=context.profile, n_threads=context.n_threads,
+                         random_state=seed, device=context.device)
+    booster.fit(X, y)
+    return IBUGRegressor(booster, random_state=seed).fit(X, y)
+
+
+def _spearman(scores: np.ndarray, errors: np.ndarray) -> float:
+    """Spearman rho, NaN when either side is constant (e.g. a single candidate)."""
+    if scores.size < 2 or np.ptp(scores) == 0 or np.ptp(errors) == 0:
+        return float("nan")
+    return float(spearmanr(scores, errors).statistic)
+
+
+def step_diagnostics(strategy: str, models: dict[str, Any], data: ExperimentData, candidates: np.ndarray,
+                     X_candidates: np.ndarray, chosen: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Why a strategy works: how its scores relate to the step's true errors, and its calibration.
+
+    Args:
+        strategy: strategy name.
+        models: the step's fitted models (as given to the strategy).
+        data: experiment data.
+        candidates: pool positions of the unlabelled rows (in the order given to the strategy).
+        X_candidates: their features (the very array given to the strategy).
+        chosen: indices into ``candidates`` the strategy picked.
+        scores: the strategy's score of every candidate.
+
+    Returns:
+        Spearman rho between scores and XGB's absolute errors on the candidates, the mean absolute
+        error of the chosen batch and of the whole unlabelled pool and their ratio; for strategies with
+        a predictive distribution, its Gaussian NLL, miscalibration area and 90 % interval coverage on
+        the ID test set (NaN otherwise).
+    """
+    errors = np.abs(np.asarray(models["xgb"].predict(X_candidates), float) - data.pool.y[candidates])
+    pool_error = float(errors.mean()) if errors.size else float("nan")
+    batch_error = float(errors[chosen].mean()) if len(chosen) else float("nan")
+    row = {"spearman_score_vs_error": _spearman(np.asarray(scores, float), errors),
+           "batch_mean_abs_error": batch_error, "pool_mean_abs_error": pool_error,
+           "batch_to_pool_error": batch_error / pool_error if pool_error > 0 else float("nan"),
+           "id_test_nll": float("nan"), "id_test_miscalibration_area": float("nan"),
+           "id_test_coverage_90": float("nan")}
+    distribution = PREDICTIVE_DISTRIBUTIONS.get(strategy)
+    if distribution is not None and len(data.test):
+        loc, scale = (np.asarray(a, float) for a in distribution(models, data.test.X))
+        scale = np.maximum(scale, MIN_SCALE)
+        row["id_test_nll"] = gaussian_nll(data.test.y, loc, scale)
+        row["id_test_miscalibration_area"] = miscalibration_area(data.test.y, loc, scale)
+        row["id_test_coverage_90"] = float(np.mean(np.abs(data.test.y - loc) <= _Z95 * scale))
+    return row
+
+
+#: Checkpoint fields a continued campaign must share with the saved one (stop_frac may change: a longer
+#: campaign extends a shorter one, whose steps are its prefix).
+_IDENTITY = ("kind", "dataset", "target", "strategy", "selector", "seed", "profile", "init_frac", "step_frac",
+             "n_pool", "pool_sha256")
+
+
+def _checkpoint_info(campaign: Campaign, plan: CampaignPlan, context: RunContext,
+                     data: ExperimentData) -> dict[str, Any]:
+    """What the checkpoint records besides the ids: the campaign's identity and its plan (JSON-native)."""
+    return {"kind": "active_learning", "dataset": campaign.dataset, "target": campaign.target,
+            "strategy": campaign.strategy, "selector": campaign.selector, "seed": campaign.seed,
+            "profile": context.profile, "init_frac": campaign.init_frac, "step_frac": campaign.step_frac,
+            "stop_frac": campaign.stop_frac, "fractions": list(plan.fractions), "sizes": list(plan.sizes),
+            "n_pool": len(data.pool), "pool_sha256": lio.sha256_strings(data.pool.ids)}
+
+
+def _initial_rows(campaign: Campaign, plan: CampaignPlan, n_pool: int) -> np.ndarray:
+    return np.random.default_rng(campaign.seed).permutation(n_pool)[: plan.sizes[0]]
+
+
+def resume_point(campaign: Campaign, plan: CampaignPlan, info: dict[str, Any], data: ExperimentData,
+                 store: ResultsStore, diagnostics: DiagnosticsTable) -> tuple[int, np.ndarray]:
+    """First unfinished step of a campaign and the pool rows selected before it.
+
+    The checkpoint is the campaign's selection JSON: the ordered ids chosen so far plus ``steps_done``.
+    It is written last in a step, after the step's score and diagnostics rows; a step whose rows are
+    missing anyway (e.g. a deleted table) is redone together with every later one.  Because training
+    sets are nested, going back to step ``j`` only truncates the selection to ``sizes[j]``.  A campaign
+    continued with a larger ``stop_frac`` redoes its last step (same models, same rows) to choose the
+    batch that step did not need before.
+
+    Raises:
+        ValueError: the saved selection was made with other settings or on another pool.
+    """
+    path = store.selections_dir / f"{campaign.name}.json"
+    if not path.exists():
+        return 0, _initial_rows(campaign, plan, len(data.pool))
+    saved = store.load_selection(campaign.name)
+    different = {key: saved.get(key) for key in _IDENTITY if saved.get(key) != info[key]}
+    common = min(len(saved.get("sizes", [])), len(plan))
+    if list(saved.get("sizes", []))[:common] != list(plan.sizes[:common]):
+        different["sizes"] = saved.get("sizes")
+    if different:
+        settings = ", ".join(f"{key}={value}" for key, value in different.items())
+        raise ValueError(f"{path} was made with other settings ({settings}); continue with the same "
+                         "--profile, --init-frac and --step-frac, or use another --out folder")
+    rows = pd.Index(data.pool.ids).get_indexer(pd.Index(saved["ids"]))
+    if (rows < 0).any() or len(np.unique(rows)) != len(rows):
+        raise ValueError(f"{path} is inconsistent with the pool; delete it to restart the campaign")
+    steps_done = min(int(saved["steps_done"]), len(plan))
+    while 0 < steps_done < len(plan) and len(rows) < plan.sizes[steps_done]:
+        steps_done -= 1  # the saved last step chose no batch: redo it
+    score_keys, diagnostic_keys = store.done_keys(), diagnostics.done_keys()
+    for step in range(steps_done):
+        cells_done = all(campaign.cell(model, step, plan).key() in score_keys for model in EVALUATED_MODELS)
+        if not cells_done or (campaign.dataset, campaign.target, campaign.strategy, campaign.seed,
+                              step) not in diagnostic_keys:
+            steps_done = step
+            break
+    if steps_done == 0:
+        return 0, _initial_rows(campaign, plan, len(data.pool))
+    return steps_done, rows[: plan.sizes[min(steps_done, len(plan) - 1)]]
+
+
+def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
+    """Run (or continue) one campaign; every step's results are saved before the next step starts.
+
+    Per step: fit XGB and RF on the selected set and score them (:func:`~lessdata.evaluate.fit_and_score`),
+    store their rows, fit any model only the strategy needs, query the next batch from the unlabelled
+    pool with those models, compute the diagnostics, then checkpoint the grown selection.
+
+    Determinism: model ``random_state`` = the campaign seed, the initial set is the seed's permutation
+    prefix, the candidates are listed in that permutation's order (stable tie-breaks) and the strategy's
+    ``rng`` is seeded by (seed, step), so a continued campaign ends exactly like an uninterrupted one.
+
+    Args:
+        campaign: what to run.
+        context: output folder, profile, device and threads per model.
+
+    Returns:
+        A :class:`CampaignReport` with per-step timings (fits, evaluator predictions, query, diagnostics,
+        bookkeeping).
+    """
+    started = time.perf_counter()
+    os.environ["LESSDATA_DATA_DIR"] = context.data_dir  # workers read datasets from the run's folder
+    data = experiment_data(context, campaign.dataset, campaign.target)
+    store, diagnostics = ResultsStore(context.out_dir), DiagnosticsTable(context.out_dir)
+    n_pool = len(data.pool)
+    plan = campaign.plan(n_pool)
+    info = _checkpoint_info(campaign, plan, context, data)
+    first_step, selected = resume_point(campaign, plan, info, data, store, diagnostics)
+    report = CampaignReport(campaign.name, campaign.strategy, campaign.seed, len(plan),
+                            steps_skipped=first_step)
+    strategy = STRATEGIES[campaign.strategy]
+    order = np.random.default_rng(campaign.seed).permutation(n_pool)
+    is_selected = np.zeros(n_pool, dtype=bool)
+    is_selected[selected] = True
+    for step in range(first_step, len(plan)):
+        timing = {"step": step}
+        step_started = time.perf_counter()
+        # 1. Evaluate: XGB and RF on the selected set, rows stored at once.
+        rows, fitted = [], {}
+        for model_name in EVALUATED_MODELS:
+            cell = campaign.cell(model_name, step, plan)
+            scored, fitted[model_name] = fit_and_score(model_name, data, selected, profile=context.profile,
+                                                       seed=campaign.seed, n_threads=context.n_threads,
+                                                       device=context.device)
+            fields = {k: v for k, v in asdict(cell).items() if k != "selection"}
+            rows += [{**fields, **row, "profile": context.profile} for row in scored]
+            timing["fit_seconds"] = timing.get("fit_seconds", 0.0) + float(scored[0]["fit_seconds"])
+        timing["eval_predict_seconds"] = sum(float(row["predict_seconds"]) for row in rows)
+        mark = time.perf_counter()
+        store.add(rows)
+        timing["store_seconds"] = time.perf_counter() - mark
+        # 2. Query: the unlabelled pool in the permutation's order, the step's models, a seeded rng.
+        mark = time.perf_counter()
+        candidates = order[~is_selected[order]]
+        X_candidates = data.pool.X[candidates]
+        models: dict[str, Any] = {name: _PredictOnce(model, X_candidates) for name, model in fitted.items()}
+        query_started = time.perf_counter()
+        for name in STRATEGY_MODELS[campaign.strategy]:
+            if name not in models:
+                models[name] = _query_model(name, data, selected, campaign.seed, context)
+        timing["query_fit_seconds"] = time.perf_counter() - query_started
+        n_new = plan.batch(step)
+        chosen, scores = strategy(models, X_candidates, n_new, np.random.default_rng([campaign.seed, step]))
+        chosen = np.asarray(chosen, dtype=np.int64)
+        if len(chosen) != n_new or len(np.unique(chosen)) != n_new or (
+                n_new and not 0 <= chosen.min() <= chosen.max() < len(candidates)):
+            raise RuntimeError(f"strategy {campaign.strategy!r} returned {len(chosen)} indices for a batch "
+                               f"of {n_new} distinct candidates out of {len(candidates)}")
+        timing["query_seconds"] = time.perf_counter() - mark - timing["query_fit_seconds"]
+        # 3. Diagnostics of this step's choice.
+        mark = time.perf_counter()
+        diagnostic = step_diagnostics(campaign.strategy, models, data, candidates, X_candidates, chosen,
+                                      np.asarray(scores, dtype=float))
+        timing["diagnostics_seconds"] = time.perf_counter() - mark
+        # 4. Checkpoint: diagnostics row, then the grown selection (written last: it marks the step done).
+        new_rows = candidates[chosen]
+        selected = np.concatenate([selected, new_rows])
+        is_selected[new_rows] = True
+        timing["step_seconds"] = time.perf_counter() - step_started  # the checkpoint's time is added below
+        mark = time.perf_counter()
+        diagnostics.add([{"dataset": campaign.dataset, "target": campaign.target,
+                          "strategy": campaign.strategy, "selector": campaign.selector,
+                          "seed": campaign.seed, "step": step, "train_frac": plan.fractions[step],
+                          "train_size": plan.sizes[step], "n_unlabelled": len(candidates),
+                          "batch_size": n_new, **diagnostic, "profile": context.profile,
+                          **{k: round(v, 4) for k, v in timing.items() if k.endswith("seconds")}}])
+        store.save_selection(campaign.name, data.pool.ids[selected], **info, steps_done=step + 1,
+                             finished=step + 1 == len(plan))
+        timing["checkpoint_seconds"] = time.perf_counter() - mark
+        timing["step_seconds"] += timing["checkpoint_seconds"]
+        report.step_timings.append(timing)
+        report.steps_run += 1
+    report.wall_seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class ALRunReport:
+    """What a :func:`run_campaigns` call did."""
+
+    n_campaigns: int = 0
+    n_skipped: int = 0
+    campaigns: list[CampaignReport] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def steps_run(self) -> int:
+        return sum(report.steps_run for report in self.campaigns)
+
+    @property
+    def fit_seconds(self) -> float:
+        return sum(report.fit_seconds for report in self.campaigns)
+
+
+def campaign_finished(campaign: Campaign, context: RunContext) -> bool:
+    """True when every step of a campaign has its rows and checkpoint in the results folder."""
+    data = experiment_data(context, campaign.dataset, campaign.target)
+    plan = campaign.plan(len(data.pool))
+    store, diagnostics = ResultsStore(context.out_dir), DiagnosticsTable(context.out_dir)
+    info = _checkpoint_info(campaign, plan, context, data)
+    step, _ = resume_point(campaign, plan, info, data, store, diagnostics)
+    return step == len(plan)
+
+
+def run_campaigns(campaigns: Sequence[Campaign], context: RunContext, *, n_jobs: int = 1,
+                  scheduler: str | None = None, progress: bool = True) -> ALRunReport:
+    """Run every unfinished campaign, one task each, through :func:`lessdata.runner.map_tasks`.
+
+    A campaign is sequential (each step needs the previous one's models), so campaigns, not steps, are
+    the parallel tasks.  Finished campaigns are skipped; interrupted ones continue where they stopped.
+
+    Args:
+        campaigns: strategy x seed campaigns (duplicates run once).
+        context: output folder, profile, OOD sets, device; ``n_threads`` is replaced by the cores per
+            worker for local runs so that processes x threads never exceed the cores.
+        n_jobs: local worker processes.
+        scheduler: dask.distributed scheduler address; overrides ``n_jobs``.
+        progress: progress bar over campaigns.
+    """
+    started = time.perf_counter()
+    unique = list(dict.fromkeys(campaigns))
+    todo = [campaign for campaign in unique if not campaign_finished(campaign, context)]
+    todo.sort(key=lambda c: (_COST_RANK.get(c.strategy, 0), c.seed, c.name))  # longest first
+    report = ALRunReport(n_campaigns=len(unique), n_skipped=len(unique) - len(todo))
+    if not todo:
+        return report
+    local = context if scheduler else context.with_threads(threads_per_worker(min(n_jobs, len(todo))))
+    bar = tqdm(total=len(todo), desc="AL campaigns", unit="campaign", disable=not progress,
+               dynamic_ncols=True)
+    for finished in map_tasks(run_campaign, todo, n_jobs=n_jobs, scheduler=scheduler, context=local):
+        report.campaigns.append(finished)
+        bar.update(1)
+        bar.set_postfix_str(f"{finished.name}: {finished.steps_run} steps, {finished.wall_seconds:.0f} s")
+    bar.close()
+    report.wall_seconds = time.perf_counter() - started
+    return report
+
+
+# --------------------------------------------------------------------------------------------------
+# Summaries for the command line and the report.
+# --------------------------------------------------------------------------------------------------
+def learning_curves(scores: pd.DataFrame, *, dataset: str, target: str, strategies: Sequence[str],
+                    model: str = "xgb", eval_set: str = "id_test") -> pd.DataFrame:
+    """Mean and std over seeds of ``model``'s RMSE per training fraction, one column pair per strategy.
+
+    Random AL rows are random-baseline rows, so the ``random`` column also shows baseline fractions
+    present in the store (e.g. the full pool).
+    """
+    frame = scores[(scores["dataset"] == dataset) & (scores["target"] == target)
+                   & (scores["model"] == model) & (scores["eval_set"] == eval_set)
+                   & scores["method"].isin(list(strategies))]
+    if frame.empty:
+        return pd.DataFrame()
+    stats = frame.groupby(["train_frac", "method"])["rmse"].agg(["mean", "std", "count"]).unstack("method")
+    table = pd.DataFrame(index=stats.index)
+    for strategy in strategies:
+        if ("mean", strategy) in stats.columns:
+            table[f"{strategy}_rmse"] = stats[("mean", strategy)]
+            table[f"{strategy}_std"] = stats[("std", strategy)]
+            table[f"{strategy}_n"] = stats[("count", strategy)].fillna(0).astype(int)
+    return table.reset_index()
+
+
+def diagnostics_summary(diagnostics: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset/target/strategy: means over seeds and steps of the diagnostics (steps with a batch)."""
+    if diagnostics.empty:
+        return pd.DataFrame()
+    columns = ["spearman_score_vs_error", "batch_to_pool_error", "id_test_nll",
+               "id_test_miscalibration_area", "id_test_coverage_90"]
+    with_batch = diagnostics[diagnostics["batch_size"] > 0]
+    return with_batch.groupby(["dataset", "target", "strategy"])[columns].mean().reset_index()
