@@ -164,14 +164,20 @@ class ResultsStore:
 
 
 @functools.lru_cache(maxsize=4)
-def _prepared(out_dir: str, dataset: str, target: str, ood: tuple[str, ...] | None) -> ExperimentData:
+def _prepared(out_dir: str, data_dir: str, dataset: str, target: str,
+              ood: tuple[str, ...] | None) -> ExperimentData:
     """Experiment data loaded once per worker process (features come from the on-disk cache)."""
     return prepare(dataset, target, ood=None if ood is None else list(ood), split_dir=out_dir)
 
 
 def experiment_data(context: RunContext, dataset: str, target: str) -> ExperimentData:
-    """The (cached) prepared data of a dataset/target under a run context."""
-    return _prepared(context.out_dir, dataset, target, context.ood)
+    """The (cached) prepared data of a dataset/target under a run context.
+
+    Workers (loky processes, Dask workers) read datasets from the folder the run was started with, so
+    the context's data folder is made this process's before loading.
+    """
+    os.environ["LESSDATA_DATA_DIR"] = context.data_dir
+    return _prepared(context.out_dir, context.data_dir, dataset, target, context.ood)
 
 
 def subset_rows(cell: Cell, data: ExperimentData, store: ResultsStore) -> np.ndarray:
@@ -189,8 +195,6 @@ def subset_rows(cell: Cell, data: ExperimentData, store: ResultsStore) -> np.nda
 
 def execute_cell(cell: Cell, context: RunContext) -> list[dict[str, Any]]:
     """Run one cell and return its rows (one per evaluation set)."""
-    # Workers (loky processes, Dask workers) read datasets from the folder the run was started with.
-    os.environ["LESSDATA_DATA_DIR"] = context.data_dir
     data = experiment_data(context, cell.dataset, cell.target)
     rows = subset_rows(cell, data, ResultsStore(context.out_dir))
     scored, _ = fit_and_score(cell.model, data, rows, profile=context.profile, seed=cell.seed,

@@ -1,0 +1,1008 @@
+"""The paper's figures, regenerated from the results tables alone (no model is ever refitted here).
+
+Every figure is a pure function of tables that the experiment scripts wrote into one results folder
+(``scores.csv``, ``al_diagnostics.csv``, ``redundancy/*.csv``), so a figure can be redrawn at any time,
+for any dataset, from a copy of that folder.  Each plotting function returns a :class:`PlotResult`: the
+matplotlib figure *and* a tidy frame with exactly the numbers drawn (one row per plotted point or bar,
+keyed by the ``gid`` of the artist that shows it), so tests can check a figure against the CSV values
+it came from, and a reader can get the numbers behind any picture.
+
+Figures (the issue's letters):
+
+(a) :func:`plot_id_performance`: ID-test RMSE vs training-set size (% of the pool, log x); random
+    subsets (filled markers, mean ± std over seeds) and pruned sets (open markers) per model.
+(b) :func:`plot_unused_vs_id`: unused-pool RMSE against ID-test RMSE of the same training sets.
+(c) :func:`plot_ood_vs_id`: OOD RMSE against ID-test RMSE, one panel per OOD split.
+(d) :func:`plot_active_learning`: AL learning curves with the random and pruning curves.
+(e) :func:`plot_redundancy`: what the pruned-away (redundant) entries are, by element, number of
+    elements, polymorph-family size and crystal system.
+(f) :func:`plot_al_diagnostics`: per-step quality of the AL scores (Spearman ρ against the true errors,
+    error of the chosen batch relative to the pool).
+
+Encoding, the same in every figure (one table, :data:`MODEL_STYLES` / :data:`METHOD_STYLES`): the
+*model trained* sets colour and marker shape; the *selection method* sets line style and marker fill.
+(b) and (c) plot one error against another rather than against size because the claim they test is a
+relation between two errors of the *same* training set (unused below ID; OOD far above it and flat):
+the diagonal y = x is the reference, random subsets lie near it in (b) by construction, and absolute
+RMSEs stay readable in their units, which a ratio would hide.  Size runs along each curve (larger
+training sets have lower ID RMSE, to the left, as a note in each panel says; labelling points with
+their sizes was tried and collided wherever pruned sets crowd together).  (d) uses one panel per
+strategy (see :func:`plot_active_learning` for why), (e) plots ratios on log axes, and (f), where no
+model is trained, colours each strategy by the model whose output it ranks by.
+
+Figures are built with :class:`matplotlib.figure.Figure` on an Agg canvas, never through ``pyplot``, so
+importing this module changes no global matplotlib state and figures are freed when dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from lessdata import io as lio
+
+# --------------------------------------------------------------------------------------------------
+# Style: one table for every figure.
+# --------------------------------------------------------------------------------------------------
+#: Matplotlib settings of every figure: legible at a journal's column width (panels ≈ 3.4 in wide,
+#: no text below 8 pt), fonts embedded as TrueType in PDFs so they stay editable.
+RC: dict[str, Any] = {
+    "font.size": 8,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.grid": True,
+    "grid.linewidth": 0.4,
+    "grid.alpha": 0.35,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4.5,
+    "lines.markeredgewidth": 0.9,
+    "errorbar.capsize": 1.5,
+    "pdf.fonttype": 42,
+    "svg.fonttype": "none",
+}
+
+#: Width and height (inches) of one panel: one journal column.
+PANEL_SIZE = (3.4, 2.5)
+#: Resolution of the PNG files (dots per inch).
+PNG_DPI = 200
+
+
+@dataclass(frozen=True)
+class ModelStyle:
+    """Colour and marker of one model (the model that was *trained* and scored)."""
+
+    label: str
+    color: str
+    marker: str
+
+
+@dataclass(frozen=True)
+class MethodStyle:
+    """Line style and marker fill of one selection method."""
+
+    label: str
+    linestyle: Any
+    fillstyle: str
+    linewidth: float = 1.2
+    zorder: float = 2.0
+    short: str = ""
+
+
+#: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies and in greyscale by
+#: marker shape).
+MODEL_STYLES: dict[str, ModelStyle] = {
+    "xgb": ModelStyle("XGB", "#0072B2", "o"),
+    "rf": ModelStyle("RF", "#D55E00", "s"),
+    "alignn": ModelStyle("ALIGNN", "#009E73", "^"),
+}
+#: The model(s) whose output an AL strategy ranks by (``selector`` of its rows), for figure (f) where
+#: curves are coloured by what produced the scores: a single model keeps its colour (XGB-U's IBUG wraps
+#: an XGB), the XGB-vs-RF committee and the model-free random strategy get their own.
+SCORER_STYLES: dict[str, ModelStyle] = {
+    "xgb_ibug": ModelStyle("XGB IBUG", MODEL_STYLES["xgb"].color, MODEL_STYLES["xgb"].marker),
+    "xgb+rf": ModelStyle("XGB vs RF", "#000000", "D"),
+    "": ModelStyle("no model", "#8C8C8C", "o"),
+}
+_FALLBACK_MODEL_COLORS = ("#CC79A7", "#E69F00", "#56B4E9", "#000000")
+_FALLBACK_MODEL_MARKERS = ("D", "v", "P", "X")
+
+#: ``prune`` is a set pruned with the model that is trained on it; ``prune_transfer`` one pruned with
+#: another model (the paper's transfer test).  AL strategies share the method names of ``scores.csv``.
+METHOD_STYLES: dict[str, MethodStyle] = {
+    "random": MethodStyle("random, mean ± std", "-", "full", 1.2, 2.0, "random"),
+    "prune": MethodStyle("pruned, same model", (0, (4.5, 1.8)), "none", 1.2, 3.0, "pruned"),
+    "prune_transfer": MethodStyle("pruned, other model", (0, (1.0, 1.3)), "none", 1.3, 2.5,
+                                  "pruned (transfer)"),
+    "qbc": MethodStyle("QBC", (0, (7.0, 1.6, 1.2, 1.6)), "left", 1.3, 2.6, "QBC"),
+    "rf_u": MethodStyle("RF-U", (0, (1.2, 1.3, 1.2, 1.3, 5.5, 1.3)), "bottom", 1.3, 2.6, "RF-U"),
+    "rf_u_std": MethodStyle("RF-U (std)", (0, (9.0, 1.5, 9.0, 4.0)), "top", 1.3, 2.6, "RF-U (std)"),
+    "xgb_u": MethodStyle("XGB-U", (0, (5.5, 1.3, 1.2, 1.3, 1.2, 1.3)), "right", 1.3, 2.6, "XGB-U"),
+}
+_FALLBACK_METHOD = MethodStyle("", (0, (3.0, 1.0, 1.0, 1.0)), "top", 1.2, 2.4)
+
+#: Active-learning strategies in the order the figures show them.
+AL_METHODS = ("qbc", "rf_u", "rf_u_std", "xgb_u")
+
+UNITS: dict[str, str] = {"e_form": "eV/atom", "bandgap": "eV"}
+TARGET_NAMES: dict[str, str] = {"e_form": "formation energy", "bandgap": "band gap"}
+OOD_NAMES: dict[str, str] = {"version": "newer snapshot", "newest": "newest ids",
+                             "cluster": "held-out cluster", "target": "upper target tail"}
+
+
+def model_style(model: str) -> ModelStyle:
+    """Style of a model; unknown models get a stable fallback colour and marker (hash of the name)."""
+    if model in MODEL_STYLES:
+        return MODEL_STYLES[model]
+    if model in SCORER_STYLES:
+        return SCORER_STYLES[model]
+    index = sum(map(ord, model))
+    return ModelStyle(model, _FALLBACK_MODEL_COLORS[index % len(_FALLBACK_MODEL_COLORS)],
+                      _FALLBACK_MODEL_MARKERS[index % len(_FALLBACK_MODEL_MARKERS)])
+
+
+def method_style(style_key: str) -> MethodStyle:
+    """Style of a method key (see :func:`style_key`); unknown methods get a fallback line style."""
+    if style_key in METHOD_STYLES:
+        return METHOD_STYLES[style_key]
+    return MethodStyle(style_key, _FALLBACK_METHOD.linestyle, _FALLBACK_METHOD.fillstyle, short=style_key)
+
+
+def style_key(method: str, selector: str, model: str) -> str:
+    """The style of a curve: its method, with pruning split into guided-by-itself and transfer."""
+    if method == "prune":
+        return "prune" if selector == model else "prune_transfer"
+    return method
+
+
+def line_kwargs(model: str, key: str) -> dict[str, Any]:
+    """Keyword arguments of ``Axes.plot`` for a (model, method key) curve."""
+    model_s, method_s = model_style(model), method_style(key)
+    return {"color": model_s.color, "marker": model_s.marker, "linestyle": method_s.linestyle,
+            "fillstyle": method_s.fillstyle, "markerfacecoloralt": "white",
+            "linewidth": method_s.linewidth, "zorder": method_s.zorder}
+
+
+def legend_handles(models: Iterable[str], keys: Iterable[str], extra: Sequence[Any] = (),
+                   labels: dict[str, str] | None = None) -> list[Any]:
+    """Proxy artists explaining the encoding once: colour/marker per model, line/fill per method.
+
+    ``labels`` overrides method labels (e.g. "random, mean of seeds" where no error bars are drawn).
+    """
+    labels = labels or {}
+    handles: list[Any] = []
+    for model in models:
+        style = model_style(model)
+        handles.append(Line2D([], [], color=style.color, marker=style.marker, linestyle="-",
+                              linewidth=1.2, label=style.label))
+    for key in keys:
+        method_s = method_style(key)
+        handles.append(Line2D([], [], color="0.25", marker="o", linestyle=method_s.linestyle,
+                              fillstyle=method_s.fillstyle, markerfacecoloralt="white",
+                              linewidth=method_s.linewidth,
+                              label=labels.get(key, method_s.label or key)))
+    handles.extend(extra)
+    return handles
+
+
+def order_models(models: Iterable[str]) -> list[str]:
+    """Models in the style table's order, then any others alphabetically."""
+    present = set(models)
+    return [m for m in MODEL_STYLES if m in present] + sorted(present - set(MODEL_STYLES))
+
+
+def order_methods(keys: Iterable[str]) -> list[str]:
+    """Method keys in the style table's order, then any others alphabetically."""
+    present = set(keys)
+    return [k for k in METHOD_STYLES if k in present] + sorted(present - set(METHOD_STYLES))
+
+
+def rmse_label(target: str, what: str) -> str:
+    """Axis label with the unit of the target (``ID-test RMSE (eV/atom)``)."""
+    unit = UNITS.get(target)
+    return f"{what} RMSE ({unit})" if unit else f"{what} RMSE (units of {target})"
+
+
+def panel_title(dataset: str, target: str, extra: str = "") -> str:
+    """``dataset: formation energy[, extra]``."""
+    title = f"{dataset}: {TARGET_NAMES.get(target, target)}"
+    return f"{title}, {extra}" if extra else title
+
+
+def ood_label(eval_set: str) -> str:
+    """Readable name of an ``ood_<name>`` evaluation set."""
+    name = eval_set.removeprefix("ood_")
+    if name.startswith("element_"):
+        return "OOD: contains " + " or ".join(name.removeprefix("element_").split("-"))
+    return f"OOD: {OOD_NAMES.get(name, name)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Results folder.
+# --------------------------------------------------------------------------------------------------
+#: Tables written by the pruning study into ``OUT/redundancy/`` (longest names first when matching).
+REDUNDANCY_TABLES = ("crystal_systems", "family_size", "spacegroups", "n_elements", "elements", "formulas",
+                     "summary", "entries")
+
+
+@dataclass
+class Results:
+    """Everything the figures and the report read from one results folder.
+
+    Attributes:
+        folder: the results folder.
+        scores: ``scores.csv`` in the long format (empty frame when absent).
+        diagnostics: ``al_diagnostics.csv`` (empty when no active learning has run).
+        coverage: all ``coverage_*.csv`` tables, concatenated.
+        redundancy: ``{(dataset, target, guide): {table name: frame}}`` from ``redundancy/``.
+        prune_rounds: ``{(dataset, target, guide): frame}`` from ``prune_rounds_*.csv``.
+        manifests: the run manifests (``manifests/*.json``), oldest first, each with its ``file``.
+    """
+
+    folder: Path
+    scores: pd.DataFrame
+    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    redundancy: dict[tuple[str, str, str], dict[str, pd.DataFrame]] = field(default_factory=dict)
+    prune_rounds: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read a results CSV the way the results store writes it (empty selector = random, not NaN)."""
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"selector": str})
+    if "selector" in frame:
+        frame["selector"] = frame["selector"].fillna("")
+    return frame
+
+
+def _split_stem(stem: str, pairs: Iterable[tuple[str, str]]) -> tuple[str, str, str] | None:
+    """``<dataset>_<target>_<guide>`` -> parts, using the known (dataset, target) pairs.
+
+    Dataset and target names may contain underscores (``mp18_comp``, ``e_form``), so the split is
+    resolved against the pairs found in the results; failing that, a known target name is matched.
+    """
+    for dataset, target in sorted(pairs, key=lambda p: -len(p[0]) - len(p[1])):
+        prefix = f"{dataset}_{target}_"
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            return dataset, target, stem[len(prefix):]
+    head, _, guide = stem.rpartition("_")
+    for target in UNITS:
+        if head.endswith(f"_{target}"):
+            return head[: -len(target) - 1], target, guide
+    dataset, _, target = head.rpartition("_")
+    return (dataset, target, guide) if dataset and target and guide else None
+
+
+def load_results(folder: str | Path) -> Results:
+    """Read every table of a results folder that the figures and the report use.
+
+    Raises:
+        FileNotFoundError: when the folder or its ``scores.csv`` does not exist (nothing to plot).
+    """
+    folder = Path(folder)
+    scores_path = folder / "scores.csv"
+    if not scores_path.is_file():
+        raise FileNotFoundError(
+            f"no results in {folder}: {scores_path} does not exist; run e.g. `python "
+            f"codes/random_baseline.py --out {folder}` (and prune_data.py, run_al.py) first")
+    scores = _read_table(scores_path)
+    diagnostics_path = folder / "al_diagnostics.csv"
+    diagnostics = _read_table(diagnostics_path) if diagnostics_path.is_file() else pd.DataFrame()
+    coverage_files = sorted(folder.glob("coverage_*.csv"))
+    coverage = (pd.concat([pd.read_csv(p) for p in coverage_files], ignore_index=True) if coverage_files
+                else pd.DataFrame())
+    manifests = []
+    for path in sorted((folder / "manifests").glob("*.json")):
+        content = lio.read_json(path)
+        content["file"] = path.name
+        manifests.append(content)
+    manifests.sort(key=lambda m: (m["file"].split("_")[-2] if m["file"].count("_") >= 2 else "", m["file"]))
+
+    pairs = set(zip(scores["dataset"].astype(str), scores["target"].astype(str), strict=True))
+    if len(coverage):
+        pairs |= set(zip(coverage["dataset"].astype(str), coverage["target"].astype(str), strict=True))
+    for manifest in manifests:
+        data = manifest.get("data") or {}
+        if data.get("dataset") and data.get("target"):
+            pairs.add((str(data["dataset"]), str(data["target"])))
+
+    redundancy: dict[tuple[str, str, str], dict[str, pd.DataFrame]] = {}
+    for path in sorted((folder / "redundancy").glob("*.csv")):
+        table = next((t for t in REDUNDANCY_TABLES if path.stem.endswith(f"_{t}")), None)
+        if table is None:
+            continue
+        parts = _split_stem(path.stem[: -len(table) - 1], pairs)
+        if parts is not None:
+            redundancy.setdefault(parts, {})[table] = pd.read_csv(path, keep_default_na=False,
+                                                                  na_values=[""])
+    prune_rounds = {}
+    for path in sorted(folder.glob("prune_rounds_*.csv")):
+        parts = _split_stem(path.stem.removeprefix("prune_rounds_"), pairs)
+        if parts is not None:
+            prune_rounds[parts] = pd.read_csv(path)
+    return Results(folder, scores, diagnostics, coverage, redundancy, prune_rounds, manifests)
+
+
+# --------------------------------------------------------------------------------------------------
+# Plot results and shared drawing helpers.
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class PlotResult:
+    """One figure and the numbers it shows.
+
+    Attributes:
+        name: file stem (``fig_a_id_performance``); the PNG and PDF are ``<name>.png`` / ``.pdf``.
+        title: one-line description for the report.
+        figure: the figure, or ``None`` when there was nothing to plot (see ``notes``).
+        data: tidy frame, one row per plotted point/bar: ``panel`` (index of the axes in
+            ``figure.axes``), ``gid`` (the gid of the artist that draws it), identity columns
+            (dataset, target, model, method, selector, eval_set ...) and the plotted values ``x``,
+            ``y`` (and ``y_std`` for error bars, ``n`` for the seeds or entries behind a value).
+        notes: what was skipped and why (missing tables, panels without data).
+    """
+
+    name: str
+    title: str
+    figure: Figure | None
+    data: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _grid_figure(n_rows: int, n_cols: int, *, handles: Sequence[Any] = (),
+                 panel_size: tuple[float, float] = PANEL_SIZE) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure on an Agg canvas with a grid of axes and a legend below them.
+
+    The legend explains the encoding once for all panels and sits outside them, so it never hides
+    data.  Its column count is the largest whose measured width fits the figure, and the figure grows
+    by the legend's rows, so nothing is clipped whatever the labels.
+    """
+    width, height = panel_size
+    figure = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(n_rows, n_cols, squeeze=False)
+    if handles:
+        renderer = figure.canvas.get_renderer()
+        for n_legend_cols in range(len(handles), 0, -1):
+            legend = figure.legend(handles=list(handles), loc="outside lower center", ncol=n_legend_cols,
+                                   handlelength=2.8, columnspacing=1.0, borderaxespad=0.2)
+            fits = legend.get_window_extent(renderer).width / figure.dpi <= width * n_cols - 0.1
+            if fits or n_legend_cols == 1:
+                break
+            legend.remove()
+        legend_rows = math.ceil(len(handles) / n_legend_cols)
+        figure.set_size_inches(width * n_cols, height * n_rows + 0.2 * legend_rows + 0.12)
+    return figure, grid
+
+
+def _new_figure(n_panels: int, n_cols: int, *, handles: Sequence[Any] = (),
+                panel_size: tuple[float, float] = PANEL_SIZE) -> tuple[Figure, list[Axes]]:
+    """:func:`_grid_figure` for ``n_panels`` panels filled row by row; spare cells are removed."""
+    n_cols = max(1, min(n_cols, n_panels))
+    figure, grid = _grid_figure(math.ceil(n_panels / n_cols), n_cols, handles=handles, panel_size=panel_size)
+    axes = list(grid.ravel())
+    for spare in axes[n_panels:]:
+        spare.remove()
+    return figure, axes[:n_panels]
+
+
+def _percent_axis(ax: Axes, values: Iterable[float]) -> None:
+    """Log x axis in % of the pool with plain-number ticks (0.1, 1, 10, 100)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    finite = [v for v in values if np.isfinite(v) and v > 0]
+    if finite:
+        ax.set_xlim(min(finite) / 1.25, max(finite) * 1.25)
+    ax.set_xlabel("training set (% of pool)")
+
+
+def _plot_line(ax: Axes, records: list[dict[str, Any]], panel: int, gid: str, frame: pd.DataFrame,
+               model: str, key: str, identity: dict[str, Any], *, errorbars: bool = False) -> None:
+    """Draw one curve from ``frame`` (columns x, y, y_std, n, train_frac) and record its points."""
+    kwargs = line_kwargs(model, key)
+    if len(frame) > 15:  # dense curves (paper profile: 50 AL steps): markers evenly spaced on screen
+        kwargs["markevery"] = 0.07
+    if errorbars and frame["y_std"].notna().any():
+        container = ax.errorbar(frame["x"], frame["y"], yerr=frame["y_std"].fillna(0.0), elinewidth=0.7,
+                                **kwargs)
+        container.lines[0].set_gid(gid)
+    else:
+        (line,) = ax.plot(frame["x"], frame["y"], **kwargs)
+        line.set_gid(gid)
+    for row in frame.itertuples(index=False):
+        records.append({"panel": panel, "gid": gid, **identity, "style": key,
+                        "train_frac": float(row.train_frac), "x": float(row.x), "y": float(row.y),
+                        "y_std": float(row.y_std) if errorbars else float("nan"), "n": int(row.n)})
+
+
+def _seed_stats(frame: pd.DataFrame, keys: list[str], value: str = "rmse") -> pd.DataFrame:
+    """Mean, std (ddof 1; NaN for one seed) and count of ``value`` over seeds per keys + train_frac."""
+    stats = (frame.groupby([*keys, "train_frac"], sort=True)[value]
+             .agg(y="mean", y_std="std", n="count").reset_index())
+    stats["x"] = 100.0 * stats["train_frac"]
+    return stats
+
+
+def _panels(frame: pd.DataFrame, keys: list[str]) -> list[tuple]:
+    """Distinct values of ``keys`` in a stable order (dataset, target, ...)."""
+    if frame.empty:
+        return []
+    return [tuple(k) for k in frame[keys].drop_duplicates().sort_values(keys).itertuples(index=False)]
+
+
+def _empty(name: str, title: str, note: str) -> PlotResult:
+    return PlotResult(name, title, None, pd.DataFrame(), [note])
+
+
+def _finish(name: str, title: str, figure: Figure, records: list[dict[str, Any]],
+            notes: list[str]) -> PlotResult:
+    return PlotResult(name, title, figure, pd.DataFrame.from_records(records), notes)
+
+
+# --------------------------------------------------------------------------------------------------
+# (a) ID performance.
+# --------------------------------------------------------------------------------------------------
+def plot_id_performance(scores: pd.DataFrame, *, eval_set: str = "id_test",
+                        max_cols: int = 2) -> PlotResult:
+    """(a) RMSE vs training-set size for random and pruned subsets, one panel per dataset x target.
+
+    Random subsets: filled markers, mean ± std over seeds.  Pruned sets: open markers, one curve per
+    (trained model, guiding model); dashed when the set was pruned with the same model, dotted when with
+    the other one (transfer).  The full pool (100 %) ends every random curve.
+
+    Args:
+        scores: ``scores.csv`` in the long format.
+        eval_set: evaluation set on the y axis (``id_test`` reproduces the paper's Fig. 1).
+        max_cols: panels per row.
+    """
+    name, title = "fig_a_id_performance", "(a) ID-test RMSE vs training-set size, random and pruned subsets"
+    frame = scores[scores["method"].isin(["random", "prune"]) & (scores["eval_set"] == eval_set)]
+    panels = _panels(frame, ["dataset", "target"])
+    if not panels:
+        return _empty(name, title, f"no random or pruning rows with eval_set={eval_set} in scores.csv")
+    combos = frame[["method", "selector", "model"]].drop_duplicates().itertuples(index=False)
+    keys_used = order_methods(style_key(m, s, mo) for m, s, mo in combos)
+    handles = legend_handles(order_models(frame["model"]), keys_used)
+    with matplotlib.rc_context(RC):
+        figure, axes = _new_figure(len(panels), max_cols, handles=handles)
+        records: list[dict[str, Any]] = []
+        for panel, ((dataset, target), ax) in enumerate(zip(panels, axes, strict=True)):
+            here = frame[(frame["dataset"] == dataset) & (frame["target"] == target)]
+            for model in order_models(here["model"]):
+                rows = here[here["model"] == model]
+                curves = [("random", "")] + [("prune", s) for s in sorted(
+                    rows.loc[rows["method"] == "prune", "selector"].unique(), key=lambda s: (s != model, s))]
+                for method, selector in curves:
+                    part = rows[(rows["method"] == method) & (rows["selector"] == selector)]
+                    if part.empty:
+                        continue
+                    stats = _seed_stats(part, [])
+                    key = style_key(method, selector, model)
+                    gid = f"a|{dataset}|{target}|{model}|{method}|{selector}"
+                    _plot_line(ax, records, panel, gid, stats, model, key,
+                               {"dataset": dataset, "target": target, "model": model, "method": method,
+                                "selector": selector, "eval_set": eval_set}, errorbars=method == "random")
+            _percent_axis(ax, [r["x"] for r in records if r["panel"] == panel])
+            ax.set_ylabel(rmse_label(target, "ID-test" if eval_set == "id_test" else eval_set))
+            ax.set_title(panel_title(dataset, target))
+    return _finish(name, title, figure, records, [])
+
+
+# --------------------------------------------------------------------------------------------------
+# (b), (c) another error against the ID-test error of the same training sets.
+# --------------------------------------------------------------------------------------------------
+def _paired_means(rows: pd.DataFrame, other: str) -> pd.DataFrame:
+    """Per training fraction: mean ID-test and mean ``other`` RMSE over the seeds that have both."""
+    wide = rows.pivot_table(index=["seed", "train_frac"], columns="eval_set", values="rmse", aggfunc="mean")
+    if "id_test" not in wide or other not in wide:
+        return pd.DataFrame()
+    wide = wide[["id_test", other]].dropna().reset_index()
+    stats = wide.groupby("train_frac").agg(x=("id_test", "mean"), y=(other, "mean"),
+                                           n=("seed", "count")).reset_index()
+    stats["y_std"] = np.nan
+    return stats.sort_values("train_frac").reset_index(drop=True)
+
+
+def _plot_against_id(scores: pd.DataFrame, *, name: str, title: str, others: Callable[[pd.DataFrame],
+                     list[str]], y_label: Callable[[str, str], str], letter: str, max_cols: int,
+                     with_random: bool) -> PlotResult:
+    """Shared body of (b) and (c): one panel per (dataset, target, other evaluation set)."""
+    frame = scores[scores["method"].isin(["random", "prune"])]
+    panels = [(d, t, o) for d, t in _panels(frame[frame["method"] == "prune"], ["dataset", "target"])
+              for o in others(frame[(frame["dataset"] == d) & (frame["target"] == t)])]
+    if not panels:
+        return _empty(name, title, "no pruning rows with the needed evaluation sets in scores.csv "
+                                   "(run codes/prune_data.py)")
+    subset = frame if with_random else frame[frame["method"] == "prune"]
+    keys_used = order_methods(style_key(m, s, mo) for m, s, mo in subset[["method", "selector", "model"]]
+                              .drop_duplicates().itertuples(index=False))
+    diagonal = Line2D([], [], color="0.55", linewidth=0.8, linestyle="-", label="y = x")
+    handles = legend_handles(order_models(subset["model"]), keys_used, [diagonal],
+                             labels={"random": "random, mean of seeds"})
+    notes: list[str] = []
+    with matplotlib.rc_context(RC):
+        figure, axes = _new_figure(len(panels), max_cols, handles=handles)
+        records: list[dict[str, Any]] = []
+        for panel, ((dataset, target, other), ax) in enumerate(zip(panels, axes, strict=True)):
+            here = subset[(subset["dataset"] == dataset) & (subset["target"] == target)
+                          & subset["eval_set"].isin(["id_test", other])]
+            for model in order_models(here["model"]):
+                rows = here[here["model"] == model]
+                curves = [("random", "")] + [("prune", s) for s in sorted(
+                    rows.loc[rows["method"] == "prune", "selector"].unique(), key=lambda s: (s != model, s))]
+                for method, selector in curves:
+                    stats = _paired_means(rows[(rows["method"] == method) & (rows["selector"] == selector)],
+                                          other)
+                    if stats.empty:
+                        continue
+                    key = style_key(method, selector, model)
+                    gid = f"{letter}|{dataset}|{target}|{other}|{model}|{method}|{selector}"
+                    _plot_line(ax, records, panel, gid, stats, model, key,
+                               {"dataset": dataset, "target": target, "model": model, "method": method,
+                                "selector": selector, "eval_set": other})
+            drawn = [r for r in records if r["panel"] == panel]
+            if not drawn:
+                notes.append(f"{dataset}/{target}/{other}: no training set scored on both sets")
+                continue
+            low = min(min(r["x"] for r in drawn), min(r["y"] for r in drawn))
+            high = max(max(r["x"] for r in drawn), max(r["y"] for r in drawn))
+            ax.axline((low, low), slope=1.0, color="0.55", linewidth=0.8, zorder=1)
+            # Size runs along each curve; say which way, where the data never is (below the diagonal
+            # at large ID error: small training sets are never much better on unseen data than on ID).
+            ax.text(0.98, 0.03, "◀ larger training sets", transform=ax.transAxes, ha="right",
+                    va="bottom", color="0.4", fontsize=8)
+            ax.set_xlabel(rmse_label(target, "ID-test"))
+            ax.set_ylabel(y_label(target, other))
+            ax.set_title(panel_title(dataset, target) + (f"\n{ood_label(other)}" if other.startswith("ood_")
+                                                         else ""))
+            if letter == "b":
+                pad = 0.06 * (high - low)
+                ax.set_xlim(low - pad, high + pad)
+                ax.set_ylim(low - pad, high + pad)
+    return _finish(name, title, figure, records, notes)
+
+
+def plot_unused_vs_id(scores: pd.DataFrame, *, max_cols: int = 2) -> PlotResult:
+    """(b) Unused-pool RMSE against ID-test RMSE of the same training sets.
+
+    Pruned sets (open markers) fall below the diagonal when the removed entries are easier to predict
+    than new data, the paper's evidence that they are redundant; random subsets (filled markers, means
+    over seeds) are the reference on the diagonal, since their unused pool is a random sample like the
+    ID test set.  The full pool has no unused data, so 100 % is absent.
+    """
+    return _plot_against_id(
+        scores, name="fig_b_unused_vs_id", letter="b", max_cols=max_cols, with_random=True,
+        title="(b) unused-pool RMSE vs ID-test RMSE of the same training sets",
+        others=lambda rows: ["unused"] if (rows["eval_set"] == "unused").any() else [],
+        y_label=lambda target, _: rmse_label(target, "unused-pool"))
+
+
+def plot_ood_vs_id(scores: pd.DataFrame, *, max_cols: int = 2) -> PlotResult:
+    """(c) OOD RMSE against ID-test RMSE of the same training sets, one panel per OOD split.
+
+    Points far above the diagonal, on a flat curve, mean the OOD error is much larger than the ID error
+    and barely improves as training sets grow (the paper's finding for version OOD sets).
+    """
+    return _plot_against_id(
+        scores, name="fig_c_ood_vs_id", letter="c", max_cols=max_cols, with_random=True,
+        title="(c) OOD RMSE vs ID-test RMSE of the same training sets, per OOD split",
+        others=lambda rows: sorted(s for s in rows["eval_set"].unique() if str(s).startswith("ood_")),
+        y_label=lambda target, _: rmse_label(target, "OOD"))
+
+
+# --------------------------------------------------------------------------------------------------
+# (d) active learning.
+# --------------------------------------------------------------------------------------------------
+def full_data_rmse(scores: pd.DataFrame, dataset: str, target: str, model: str,
+                   eval_set: str = "id_test") -> float:
+    """Mean RMSE of ``model`` trained on the whole pool (random baseline's seeds, else pruning's fit).
+
+    The same definition as :func:`lessdata.runner.summarize`, so the band in (d) matches the report.
+    """
+    rows = scores[(scores["dataset"] == dataset) & (scores["target"] == target) & (scores["model"] == model)
+                  & (scores["eval_set"] == eval_set) & (scores["train_frac"] >= 1.0)]
+    random_rows = rows[rows["method"] == "random"]
+    chosen = random_rows if len(random_rows) else rows
+    return float(chosen["rmse"].mean()) if len(chosen) else float("nan")
+
+
+def plot_active_learning(scores: pd.DataFrame, *, eval_set: str = "id_test",
+                         models: Sequence[str] | None = None, tolerance: float = 0.10) -> PlotResult:
+    """(d) Active learning: RMSE vs size for each strategy, beside the random and the pruning curves.
+
+    One row of panels per dataset x target x trained model (XGB first: the paper reports XGB), one
+    panel per strategy, y axes shared along a row.  Each panel shows the strategy (means over seeds),
+    random subsets (mean ± std over seeds; the random strategy's rows are the random baseline's) and the
+    set pruned with the same model.  Small multiples rather than one crowded panel: every curve of a row
+    has the model's colour, so strategies in one panel would differ only by dash pattern; with three
+    curves per panel each is unmistakable and the shared y axis still compares strategies.  The grey
+    band spans the full-data RMSE to ``1 + tolerance`` times it: a curve entering it is "within 10 %".
+
+    Args:
+        scores: ``scores.csv``.
+        eval_set: evaluation set on the y axis.
+        models: trained models to show (default: those with AL rows, XGB first).
+        tolerance: relative height of the full-data band.
+    """
+    name, title = "fig_d_active_learning", "(d) active learning: RMSE vs training-set size per strategy"
+    frame = scores[scores["eval_set"] == eval_set]
+    al_rows = frame[~frame["method"].isin(["random", "prune"])]
+    if al_rows.empty:
+        return _empty(name, title, "no active-learning rows (method qbc/rf_u/xgb_u) in scores.csv: run "
+                                   "codes/run_al.py to add them; figure (d) skipped")
+    wanted = order_models(al_rows["model"]) if models is None else [m for m in models if m in
+                                                                    set(al_rows["model"])]
+    rows = [(d, t, m) for d, t in _panels(al_rows, ["dataset", "target"]) for m in wanted
+            if ((al_rows["dataset"] == d) & (al_rows["target"] == t) & (al_rows["model"] == m)).any()]
+    strategies = order_methods(al_rows["method"].unique())
+    notes = [f"{d}/{t}: no active-learning rows, panel skipped" for d, t in
+             _panels(frame[frame["method"].isin(["random", "prune"])], ["dataset", "target"])
+             if not ((al_rows["dataset"] == d) & (al_rows["target"] == t)).any()]
+    has_prune = any(((frame["dataset"] == d) & (frame["target"] == t) & (frame["method"] == "prune")
+                     & (frame["selector"] == m)).any() for d, t, m in rows)
+    band = Patch(facecolor="0.88", edgecolor="none", label=f"full data to +{tolerance:.0%}")
+    handles = legend_handles([], ["random", *(["prune"] if has_prune else []), *strategies], [band])
+    records: list[dict[str, Any]] = []
+    with matplotlib.rc_context(RC):
+        figure, grid = _grid_figure(len(rows), len(strategies), handles=handles)
+        panel = -1
+        for row_index, (dataset, target, model) in enumerate(rows):
+            here = frame[(frame["dataset"] == dataset) & (frame["target"] == target)
+                         & (frame["model"] == model)]
+            full = full_data_rmse(scores, dataset, target, model, eval_set)
+            first: Axes | None = None
+            for column, strategy in enumerate(strategies):
+                ax = grid[row_index, column]
+                strategy_rows = here[here["method"] == strategy]
+                if strategy_rows.empty:
+                    ax.remove()
+                    notes.append(f"{dataset}/{target}/{model}: no {strategy} rows, panel skipped")
+                    continue
+                panel += 1
+                # Share the row's y axis before drawing, so autoscaling spans every panel's data.
+                if first is None:
+                    first = ax
+                    ax.set_ylabel(rmse_label(target, "ID-test" if eval_set == "id_test" else eval_set))
+                else:
+                    ax.sharey(first)
+                    ax.tick_params(labelleft=False)
+                curves = [("random", ""), ("prune", model),
+                          (strategy, str(strategy_rows["selector"].iloc[0]))]
+                for method, selector in curves:
+                    part = here[(here["method"] == method) & (here["selector"] == selector)]
+                    if part.empty:
+                        continue
+                    gid = f"d|{dataset}|{target}|{model}|{strategy}|{method}|{selector}"
+                    _plot_line(ax, records, panel, gid, _seed_stats(part, []), model,
+                               style_key(method, selector, model),
+                               {"dataset": dataset, "target": target, "model": model, "method": method,
+                                "selector": selector, "eval_set": eval_set, "strategy": strategy},
+                               errorbars=method == "random")
+                if np.isfinite(full):
+                    gid = f"d|{dataset}|{target}|{model}|{strategy}|full"
+                    ax.axhspan(full, (1 + tolerance) * full, color="0.88", zorder=0.5, gid=gid)
+                    records.append({"panel": panel, "gid": gid, "dataset": dataset, "target": target,
+                                    "model": model, "method": "full_data", "selector": "",
+                                    "eval_set": eval_set, "strategy": strategy, "style": "band",
+                                    "train_frac": 1.0, "x": float("nan"), "y": full,
+                                    "y_std": float("nan"), "n": 0})
+                _percent_axis(ax, [r["x"] for r in records if r["panel"] == panel])
+                label = method_style(strategy).label or strategy
+                ax.set_title(f"{dataset}: {TARGET_NAMES.get(target, target)}\n"
+                             f"{label}, {model_style(model).label} trained")
+    return _finish(name, title, figure, records, notes)
+
+
+# --------------------------------------------------------------------------------------------------
+# (e) where the redundant data lies.
+# --------------------------------------------------------------------------------------------------
+def _enrichment_bars(ax: Axes, records: list[dict[str, Any]], panel: int, table: pd.DataFrame, group: str,
+                     labels: list[str], color: str, identity: dict[str, Any], gid: str, *,
+                     horizontal: bool) -> None:
+    """Bars of a redundancy table's enrichment, growing from 1 (no difference) on a log axis.
+
+    Tick labels carry the group's entry count: an enrichment of 3 entries is noise, one of 300 is not.
+    """
+    positions = np.arange(len(table))
+    values = table["enrichment"].to_numpy(dtype=float)
+    ticks = [f"{label} ({_count(n)})" if horizontal else f"{label}\n{_count(n)}"
+             for label, n in zip(labels, table["n_total"], strict=True)]
+    if horizontal:
+        bars = ax.barh(positions, values - 1.0, left=1.0, color=color, height=0.7)
+        ax.set_yticks(positions, ticks)
+        ax.invert_yaxis()
+        _ratio_axis(ax, table["enrichment"], axis="x")
+        ax.axvline(1.0, color="0.3", linewidth=0.8)
+        ax.grid(axis="y", visible=False)
+    else:
+        bars = ax.bar(positions, values - 1.0, bottom=1.0, color=color, width=0.7)
+        ax.set_xticks(positions, ticks)
+        _ratio_axis(ax, table["enrichment"], axis="y")
+        ax.axhline(1.0, color="0.3", linewidth=0.8)
+        ax.grid(axis="x", visible=False)
+    for bar in bars:
+        bar.set_gid(gid)
+    for label, row in zip(labels, table.itertuples(index=False), strict=True):
+        records.append({"panel": panel, "gid": gid, **identity, "group": str(getattr(row, group)),
+                        "label": label, "value_column": "enrichment", "y": float(row.enrichment),
+                        "n": int(row.n_total)})
+
+
+def _count(n: int) -> str:
+    """Compact entry count for tick labels (``17.9k``), so labels of neighbouring bars never collide."""
+    return f"{n / 1000:.1f}k" if n >= 10_000 else f"{n:,}"
+
+
+#: Polymorph-family sizes of figure (e), binned: (lowest, highest, label).  Large families are few, so
+#: one bar per size would rest on a handful of kept entries.
+FAMILY_BINS: tuple[tuple[int, float, str], ...] = ((1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4–5"),
+                                                   (6, 10, "6–10"), (11, math.inf, "> 10"))
+
+
+def bin_family_sizes(table: pd.DataFrame, n_removed: int, n_retained: int) -> pd.DataFrame:
+    """Sum a ``family_size`` redundancy table into :data:`FAMILY_BINS` and recompute the enrichment.
+
+    Enrichment of a bin = (its removed / all removed) / (its retained / all retained), the definition of
+    :func:`lessdata.pruning.redundancy_composition`, from the bin's summed counts.
+    """
+    rows = []
+    for low, high, label in FAMILY_BINS:
+        part = table[(table["family_size"] >= low) & (table["family_size"] <= high)]
+        if part.empty:
+            continue
+        removed, retained = int(part["n_removed"].sum()), int(part["n_retained"].sum())
+        share_removed = removed / n_removed if n_removed else math.nan
+        share_retained = retained / n_retained if n_retained else math.nan
+        enrichment = (share_removed / share_retained if share_retained else
+                      (math.inf if share_removed else math.nan))
+        rows.append({"family_size": label, "n_total": removed + retained, "n_removed": removed,
+                     "n_retained": retained, "enrichment": enrichment})
+    return pd.DataFrame(rows, columns=["family_size", "n_total", "n_removed", "n_retained", "enrichment"])
+
+
+#: Round ratios to label a log axis with, by the axis span (max / min): finer for narrow ranges, so that
+#: labels never collide at a column's width.
+_RATIO_TICKS = ((3.2, (0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0)),
+                (10.0, (0.1, 0.25, 0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 10.0)),
+                (math.inf, (0.01, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)))
+
+
+def _ratio_axis(ax: Axes, values: pd.Series, axis: str = "x") -> None:
+    """Log axis for ratios around 1, labelled with round ratios inside the data range."""
+    low = min(float(values.min()), 1.0) / 1.1
+    high = max(float(values.max()), 1.0) * 1.1
+    tier = next(i for i, (span, _) in enumerate(_RATIO_TICKS) if high / low <= span)
+    ticks = [t for t in _RATIO_TICKS[tier][1] if low <= t <= high]
+    while len(ticks) < 3 and tier > 0:  # a narrow range inside a coarse tier: use finer ticks
+        tier -= 1
+        ticks = [t for t in _RATIO_TICKS[tier][1] if low <= t <= high]
+    if axis == "x":
+        ax.set_xscale("log")
+        ax.set_xlim(low, high)
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_yscale("log")
+        ax.set_ylim(low, high)
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+#: Group tables of figure (e) besides elements: group column, axis label, title.
+_GROUP_TABLES: dict[str, tuple[str, str, str]] = {
+    "n_elements": ("arity", "number of elements (entries)", "by number of elements"),
+    "family_size": ("family_size", "entries per formula (entries)", "by polymorph-family size"),
+    "crystal_systems": ("crystal_system", "crystal system (entries)", "by crystal system"),
+}
+
+
+def plot_redundancy(redundancy: dict[tuple[str, str, str], dict[str, pd.DataFrame]], *, top: int = 8,
+                    min_share: float = 0.01, min_count: int = 10) -> PlotResult:
+    """(e) What the pruned-away entries are, one row of panels per (dataset, target, guiding model).
+
+    Every panel shows the *enrichment* of a group among the removed entries: its share of the removed
+    entries over its share of the retained ones (> 1: pruned more than average, i.e. over-represented
+    in the redundant data; log axis, bars grow from 1).  A ratio rather than "share removed" because
+    pruning a large pool removes almost everything (99 % of mp18_comp), where shares removed all read
+    0.99 while the ratio still separates what was kept.  Panels: (1) the elements most over- and
+    under-represented, among elements in at least ``max(min_count, min_share x pool)`` entries; (2) by
+    number of elements; (3) by polymorph-family size (entries sharing a reduced formula); (4) by crystal
+    system when structures exist.  Bars use the guiding model's colour; tick labels give each group's
+    number of entries, and groups with fewer than ``min_count`` entries are left out (noise).
+
+    Args:
+        redundancy: :attr:`Results.redundancy`.
+        top: elements shown at each end of the enrichment ranking.
+        min_share: minimum share of the pool an element must cover to be shown.
+        min_count: minimum number of entries of a shown group.
+    """
+    name, title = "fig_e_redundancy", "(e) where the redundant (pruned-away) data lies"
+    rows_keys = [k for k in sorted(redundancy) if "elements" in redundancy[k] and "summary" in redundancy[k]]
+    if not rows_keys:
+        return _empty(name, title, "no redundancy tables (OUT/redundancy/*_elements.csv): run "
+                                   "codes/prune_data.py; figure (e) skipped")
+    optional = [t for t in ("family_size", "crystal_systems") if any(t in redundancy[k] for k in rows_keys)]
+    columns = ["elements", "n_elements", *optional]
+    records: list[dict[str, Any]] = []
+    notes: list[str] = []
+    guides = order_models(k[2] for k in rows_keys)
+    handles = [Patch(facecolor=model_style(g).color, label=f"pruned with {model_style(g).label}")
+               for g in guides]
+    handles.append(Line2D([], [], color="0.3", linewidth=0.8,
+                          label="1 = as common among removed as among kept"))
+    with matplotlib.rc_context(RC):
+        figure, axes = _new_figure(len(rows_keys) * len(columns), len(columns), handles=handles,
+                                   panel_size=(PANEL_SIZE[0], 2.9))
+        for row_index, (dataset, target, guide) in enumerate(rows_keys):
+            tables = redundancy[(dataset, target, guide)]
+            summary = tables["summary"].iloc[0]
+            n_pool, n_removed = int(summary["n_pool"]), int(summary["n_removed"])
+            when = ("end" if pd.isna(summary.get("fraction")) else
+                    f"at {100 * float(summary['fraction']):g} %")
+            color = model_style(guide).color
+            identity = {"dataset": dataset, "target": target, "selector": guide}
+            for column_index, table_name in enumerate(columns):
+                panel = row_index * len(columns) + column_index
+                ax = axes[panel]
+                gid = f"e|{dataset}|{target}|{guide}|{table_name}"
+                table = tables.get(table_name)
+                if table is None or table.empty:
+                    ax.set_axis_off()
+                    ax.text(0.5, 0.5, f"no {table_name} table", ha="center", va="center",
+                            transform=ax.transAxes)
+                    notes.append(f"{dataset}/{target}/{guide}: no {table_name} table")
+                    continue
+                if table_name == "family_size":
+                    table = bin_family_sizes(table, n_removed, n_pool - n_removed)
+                threshold = max(min_count, min_share * n_pool) if table_name == "elements" else min_count
+                common = table[table["n_total"] >= threshold]
+                finite = common[np.isfinite(common["enrichment"]) & (common["enrichment"] > 0)]
+                if len(finite) < len(common):
+                    notes.append(f"{dataset}/{target}/{guide}/{table_name}: {len(common) - len(finite)} "
+                                 "group(s) removed entirely or kept entirely (ratio 0 or ∞) not drawn")
+                if finite.empty:
+                    ax.set_axis_off()
+                    ax.text(0.5, 0.5, f"no {table_name} group with ≥ {threshold:.0f} entries",
+                            ha="center", va="center", transform=ax.transAxes)
+                    notes.append(f"{dataset}/{target}/{guide}: no {table_name} group to draw")
+                    continue
+                if table_name == "elements":
+                    ranked = finite.sort_values(["enrichment", "element"], ascending=[False, True])
+                    shown = (ranked if len(ranked) <= 2 * top else
+                             pd.concat([ranked.head(top), ranked.tail(top)]))
+                    _enrichment_bars(ax, records, panel, shown, "element", list(shown["element"]), color,
+                                     {**identity, "table": table_name}, gid, horizontal=True)
+                    if len(ranked) > 2 * top:
+                        ax.axhline(top - 0.5, color="0.6", linewidth=0.6, linestyle=":")
+                    ax.set_xlabel("share among removed / among kept")
+                    ax.set_ylabel("element (entries)")
+                    ax.set_title(f"{dataset}: {TARGET_NAMES.get(target, target)}, {guide.upper()}-pruned\n"
+                                 f"elements in ≥ {threshold:.0f} entries, extremes")
+                    continue
+                group, xlabel, what = _GROUP_TABLES[table_name]
+                shown = finite.sort_values(group) if table_name == "crystal_systems" else finite
+                labels = [str(v)[:5] if table_name == "crystal_systems" else str(v) for v in shown[group]]
+                _enrichment_bars(ax, records, panel, shown, group, labels, color,
+                                 {**identity, "table": table_name}, gid, horizontal=False)
+                ax.set_ylabel("share among removed / among kept")
+                ax.set_xlabel(xlabel)
+                ax.set_title(f"{guide.upper()}-pruned: {n_pool - n_removed:,} of {n_pool:,} kept "
+                             f"({when})\n{what}")
+    return _finish(name, title, figure, records, notes)
+
+
+# --------------------------------------------------------------------------------------------------
+# (f) active-learning diagnostics.
+# --------------------------------------------------------------------------------------------------
+#: Diagnostics drawn in (f): column of ``al_diagnostics.csv``, axis label, reference value.
+DIAGNOSTICS: tuple[tuple[str, str, float], ...] = (
+    ("spearman_score_vs_error", "Spearman ρ, strategy score\nvs XGB |error| on unlabelled pool", 0.0),
+    ("batch_to_pool_error", "XGB mean |error|:\nchosen batch / unlabelled pool", 1.0),
+)
+
+
+def _scorer(strategy: str, selector: str) -> str:
+    """Key of the style of what produced a strategy's scores (its selector; random has none)."""
+    return "" if strategy == "random" else selector
+
+
+def plot_al_diagnostics(diagnostics: pd.DataFrame) -> PlotResult:
+    """(f) Per-step quality of each strategy's scores, one row per dataset x target.
+
+    Left: Spearman ρ between the strategy's scores and the true absolute errors of the step's XGB on the
+    unlabelled pool (0 = ranks no better than chance).  Right: mean true error of the chosen batch over
+    that of the whole unlabelled pool (1 = no better than a random batch).  Means over seeds; steps
+    without a batch (the last) are left out.  Line style is the strategy's, as everywhere; the colour
+    is that of the model whose output the strategy ranks by (RF for RF-U, XGB for XGB-U, black for the
+    XGB-vs-RF committee, grey for random), so the curves of one panel are told apart at a glance.
+    """
+    name, title = "fig_f_al_diagnostics", "(f) active learning: per-step quality of the strategies' scores"
+    needed = {"dataset", "target", "strategy", "seed", "train_frac", "batch_size"}
+    if diagnostics.empty or not needed <= set(diagnostics.columns):
+        return _empty(name, title, "no active-learning diagnostics (OUT/al_diagnostics.csv): run "
+                                   "codes/run_al.py; figure (f) skipped")
+    frame = diagnostics[diagnostics["batch_size"] > 0]
+    if "selector" not in frame:
+        frame = frame.assign(selector="")
+    metrics = [d for d in DIAGNOSTICS if d[0] in frame.columns]
+    panels = _panels(frame, ["dataset", "target"])
+    if not panels or not metrics:
+        return _empty(name, title, "al_diagnostics.csv has no step with a batch; figure (f) skipped")
+    handles = []
+    for strategy in order_methods(frame["strategy"].unique()):
+        scorer = _scorer(strategy, str(frame.loc[frame["strategy"] == strategy, "selector"].iloc[0]))
+        label = f"{method_style(strategy).short or strategy} ({model_style(scorer).label})"
+        handles.append(Line2D([], [], label=label, **line_kwargs(scorer, strategy)))
+    records: list[dict[str, Any]] = []
+    with matplotlib.rc_context(RC):
+        figure, axes = _new_figure(len(panels) * len(metrics), len(metrics), handles=handles)
+        for row_index, (dataset, target) in enumerate(panels):
+            here = frame[(frame["dataset"] == dataset) & (frame["target"] == target)]
+            for column_index, (column, label, reference) in enumerate(metrics):
+                panel = row_index * len(metrics) + column_index
+                ax = axes[panel]
+                for strategy in order_methods(here["strategy"].unique()):
+                    part = here[here["strategy"] == strategy].dropna(subset=[column])
+                    if part.empty:
+                        continue
+                    selector = str(part["selector"].iloc[0])
+                    gid = f"f|{dataset}|{target}|{column}|{strategy}"
+                    _plot_line(ax, records, panel, gid, _seed_stats(part, [], value=column),
+                               _scorer(strategy, selector), strategy,
+                               {"dataset": dataset, "target": target, "model": "xgb", "method": strategy,
+                                "selector": selector, "eval_set": column})
+                ax.axhline(reference, color="0.3", linewidth=0.8, zorder=1)
+                _percent_axis(ax, [r["x"] for r in records if r["panel"] == panel])
+                ax.set_ylabel(label)
+                ax.set_title(panel_title(dataset, target))
+    return _finish(name, title, figure, records, [])
+
+
+# --------------------------------------------------------------------------------------------------
+# All figures.
+# --------------------------------------------------------------------------------------------------
+def make_all(results: Results) -> list[PlotResult]:
+    """Figures (a)-(f) of a results folder (those without data come back with ``figure=None``)."""
+    scores = results.scores
+    return [plot_id_performance(scores), plot_unused_vs_id(scores), plot_ood_vs_id(scores),
+            plot_active_learning(scores), plot_redundancy(results.redundancy),
+            plot_al_diagnostics(results.diagnostics)]
+
+
+def save_plot(plot: PlotResult, out_dir: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write a figure as ``<out_dir>/<name>.<format>`` (atomically; no timestamps in the files).
+
+    A figure without data writes nothing, and removes that figure's files left in ``out_dir`` by an
+    earlier run, so the folder never shows a picture that the current results do not support.
+    """
+    out = Path(out_dir)
+    paths = [out / f"{plot.name}.{fmt}" for fmt in formats]
+    if plot.figure is None:
+        for stale in paths:
+            stale.unlink(missing_ok=True)
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "ModDate": None}}
+    for fmt, path in zip(formats, paths, strict=True):
+        lio.atomic_write(path, lambda tmp, fmt=fmt: plot.figure.savefig(
+            tmp, format=fmt, dpi=PNG_DPI, metadata=metadata.get(fmt)))
+    return paths
+
