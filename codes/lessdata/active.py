@@ -46,12 +46,10 @@ uncertainty strategies the calibration of their predictive distribution on the I
 
 from __future__ import annotations
 
-import fcntl
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,21 +373,9 @@ class DiagnosticsTable:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / "al_diagnostics.csv"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.out_dir / ".al_diagnostics.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def read(self) -> pd.DataFrame:
         """The whole table (empty frame if none yet)."""
-        if not self.path.exists():
-            return pd.DataFrame(columns=self.KEY)
-        return pd.read_csv(self.path, keep_default_na=False, na_values=[""],
-                           dtype={"selector": str}).fillna({"selector": ""})
+        return lio.read_results_csv(self.path, self.KEY)
 
     def done_keys(self) -> set[tuple]:
         frame = self.read()
@@ -403,17 +389,8 @@ class DiagnosticsTable:
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         """Add rows, replacing rows with the same key, and rewrite the table atomically (sorted)."""
-        if not rows:
-            return
-        new = pd.DataFrame(rows)
-        with self._locked():
-            current = self.read()
-            if len(current):
-                current = current[~pd.Series(self._keys(current), index=current.index).isin(
-                    set(self._keys(new)))]
-            merged = pd.concat([current, new], ignore_index=True) if len(current) else new
-            merged = merged.sort_values(self.KEY, kind="stable").reset_index(drop=True)
-            lio.write_csv(self.path, merged)
+        lio.upsert_csv(self.path, rows, keys=lambda frame: pd.Series(self._keys(frame), index=frame.index),
+                       columns=self.KEY, sort_by=self.KEY)
 
 
 @dataclass

@@ -7,6 +7,7 @@ run never leaves a half-written table behind: readers see the old file or the ne
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -91,3 +92,51 @@ def sha256_strings(values: Any) -> str:
         digest.update(str(value).encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the duration of the block."""
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_results_csv(path: str | os.PathLike, columns: list[str]) -> pd.DataFrame:
+    """Read a results table; empty cells stay NaN except ``selector``, where empty means "none"."""
+    if not Path(path).exists():
+        return pd.DataFrame(columns=columns)
+    return pd.read_csv(path, keep_default_na=False, na_values=[""],
+                       dtype={"selector": str}).fillna({"selector": ""})
+
+
+def upsert_csv(path: str | os.PathLike, new_rows: list[dict[str, Any]], *,
+               keys: Callable[[pd.DataFrame], pd.Series], columns: list[str],
+               sort_by: list[str]) -> None:
+    """Add rows to a shared results CSV, replacing rows with the same key; sorted, atomic, locked.
+
+    Writers in other processes (parallel campaigns, a second script on the same folder) take the same
+    lock, re-read the table and rewrite it whole, so nobody loses anybody's rows.
+
+    Args:
+        path: the CSV.
+        new_rows: rows to add.
+        keys: maps a frame to one hashable key per row.
+        columns: the table's leading columns (others follow in order of appearance).
+        sort_by: columns the rewritten table is sorted by (stable), so reruns give identical files.
+    """
+    if not new_rows:
+        return
+    path = Path(path)
+    new = pd.DataFrame(new_rows)
+    with file_lock(path.parent / f".{path.name}.lock"):
+        current = read_results_csv(path, columns)
+        if len(current):
+            current = current[~keys(current).isin(set(keys(new)))]
+        merged = pd.concat([current, new], ignore_index=True) if len(current) else new
+        ordered = columns + [c for c in merged.columns if c not in columns]
+        merged = merged.reindex(columns=ordered).sort_values(sort_by, kind="stable").reset_index(drop=True)
+        write_csv(path, merged)

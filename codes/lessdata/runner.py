@@ -9,7 +9,6 @@ skips every cell whose rows are already there.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
@@ -17,7 +16,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -103,21 +101,9 @@ class ResultsStore:
         self.scores_path = self.out_dir / "scores.csv"
         self.selections_dir = self.out_dir / "selections"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.out_dir / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def read(self) -> pd.DataFrame:
         """The whole scores table (empty frame with the columns if none yet)."""
-        if not self.scores_path.exists():
-            return pd.DataFrame(columns=SCORE_COLUMNS)
-        return pd.read_csv(self.scores_path, keep_default_na=False, na_values=[""],
-                           dtype={"selector": str}).fillna({"selector": ""})
+        return lio.read_results_csv(self.scores_path, SCORE_COLUMNS)
 
     def done_keys(self) -> set[tuple]:
         """Keys of cells with rows in the table."""
@@ -126,18 +112,8 @@ class ResultsStore:
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         """Append rows (replacing rows of the same cells) and rewrite the table atomically, sorted."""
-        if not rows:
-            return
-        new = pd.DataFrame(rows)
-        with self._locked():
-            current = self.read()
-            if len(current):
-                current = current[~_key_frame(current).isin(set(_key_frame(new)))]
-            merged = pd.concat([current, new], ignore_index=True) if len(current) else new
-            columns = SCORE_COLUMNS + [c for c in merged.columns if c not in SCORE_COLUMNS]
-            merged = merged.reindex(columns=columns).sort_values(
-                [*KEY_COLUMNS, "eval_set"], kind="stable").reset_index(drop=True)
-            lio.write_csv(self.scores_path, merged)
+        lio.upsert_csv(self.scores_path, rows, keys=_key_frame, columns=SCORE_COLUMNS,
+                       sort_by=[*KEY_COLUMNS, "eval_set"])
 
     def save_selection(self, name: str, ids: Iterable[str], **info: Any) -> Path:
         """Store an ordered id list (training set of size n = its first n ids) with metadata."""
