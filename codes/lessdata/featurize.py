@@ -51,7 +51,7 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -312,14 +312,7 @@ def featurize_compositions(
         features, errors = cached
         return _result(features, errors, [str(item) for item in inputs], start, from_cache=True)
 
-    errors: list[str | None] = [None] * len(inputs)
-    compositions: list[Composition | None] = []
-    for row, text in enumerate(inputs):
-        try:
-            compositions.append(parse_formula(text))
-        except Exception as exc:  # ValueError by contract; anything else is recorded too, not raised
-            compositions.append(None)
-            errors[row] = f"parse: {_exception_text(exc)}"
+    compositions, errors = _parse_all(inputs, parse_formula)
     values, feature_errors = _featurize_compositions(compositions, progress=progress, n_jobs=n_jobs)
     errors = [_join_errors(first, second) for first, second in zip(errors, feature_errors, strict=True)]
     features = _feature_frame(values, labels)
@@ -355,14 +348,7 @@ def featurize_structures(
     _resolve_n_jobs(n_jobs)
     inputs = list(structures)
     labels = structure_and_composition_feature_labels()
-    errors: list[str | None] = [None] * len(inputs)
-    parsed: list[Structure | None] = []
-    for row, item in enumerate(inputs):
-        try:
-            parsed.append(parse_structure(item))
-        except Exception as exc:  # ValueError by contract; anything else is recorded too, not raised
-            parsed.append(None)
-            errors[row] = f"parse: {_exception_text(exc)}"
+    parsed, errors = _parse_all(inputs, parse_structure)
     hashes = [structure_hash(item) if item is not None else _unparsed_key(raw) for item, raw in
               zip(parsed, inputs, strict=True)]
     descriptions = [item.composition.reduced_formula if item is not None else _describe(raw)
@@ -395,6 +381,23 @@ def featurize_structures(
 # --------------------------------------------------------------------------------------------------
 # Featurization internals
 # --------------------------------------------------------------------------------------------------
+def _parse_all(inputs: Sequence[Any], parse: Callable[[Any], Any]) -> tuple[list[Any], list[str | None]]:
+    """Parse every input, recording (never raising) each failure as that row's error text.
+
+    Returns:
+        (parsed objects with None where parsing failed, per-row error or None).
+    """
+    parsed: list[Any] = []
+    errors: list[str | None] = [None] * len(inputs)
+    for row, item in enumerate(inputs):
+        try:
+            parsed.append(parse(item))
+        except Exception as exc:  # ValueError by contract; anything else is recorded too, not raised
+            parsed.append(None)
+            errors[row] = f"parse: {_exception_text(exc)}"
+    return parsed, errors
+
+
 def _featurize_compositions(
     compositions: Sequence[Composition | None], *, progress: bool, n_jobs: int
 ) -> tuple[np.ndarray, list[str | None]]:
