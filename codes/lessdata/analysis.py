@@ -1,0 +1,162 @@
+"""From a results folder to the numbers a report states: curves, within-X % fractions, differences.
+
+Reads only what the store holds (scores, test-set predictions, the true targets of each split) and
+builds a :class:`lessdata.intervals.PairedBootstrap` over it, so every interval in the report, the
+summary table and the benchmarks comes from one definition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lessdata.intervals import PairedBootstrap
+from lessdata.store import ResultsStore
+
+#: How far an evaluated fraction may lie from a requested one and still stand for it.  A pruned set "at
+#: 30 %" is the retained set of the round where pruning reached 30 % (the paper's definition), i.e. up
+#: to one round's removal (1-4 % of the pool) below it, so the tolerance must span a round.
+MATCH_TOLERANCE = 0.05
+
+
+def curve_name(method: str, selector: str) -> str:
+    """The curve a row belongs to: ``random``, ``prune:<guide>`` or the AL strategy's name."""
+    return f"prune:{selector}" if method == "prune" else str(method)
+
+
+def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str | None = None,
+                  eval_set: str = "id_test", n_boot: int = 1000, seed: int = 0,
+                  splits: list[str] | None = None) -> PairedBootstrap:
+    """A paired bootstrap over every stored cell of one dataset/target (optionally one model).
+
+    Args:
+        folder: the results folder.
+        dataset, target: which study.
+        model: keep only cells of this evaluation model (saves memory; None keeps all).
+        eval_set: ``id_test`` or an ``ood_<name>`` set.
+        n_boot: resamples.
+        seed: seed of the resampling.
+        splits: the split labels to use (default: every split with stored truth).
+
+    Raises:
+        FileNotFoundError: the folder holds no predictions for this dataset/target.
+    """
+    store = ResultsStore(folder)
+    keys, vectors = store.predictions.read(eval_set)
+    if keys.empty:
+        raise FileNotFoundError(f"{folder} holds no stored predictions (predictions/cells/*.npz)")
+    chosen = (keys["dataset"] == dataset) & (keys["target"] == target)
+    if model is not None:
+        chosen &= keys["model"] == model
+    if splits is not None:
+        chosen &= keys["split"].isin(splits)
+    truth, predictions, frames = {}, {}, []
+    for label, group in keys[chosen].groupby("split"):
+        y = store.predictions.truth(dataset, target, label).get(eval_set)
+        if y is None:
+            continue
+        rows = group.index.to_numpy()
+        matrix = np.vstack([vectors[i] for i in rows]).astype(np.float64)
+        if matrix.shape[1] != len(y):
+            raise ValueError(f"{folder}: predictions of split {label} have {matrix.shape[1]} entries, its "
+                             f"{eval_set} truth {len(y)}; the folder mixes runs of different data")
+        truth[label], predictions[label] = y, matrix
+        frames.append(pd.DataFrame({
+            "split": label, "curve": [curve_name(m, s) for m, s in zip(group["method"], group["selector"],
+                                                                         strict=True)],
+            "model": group["model"].to_numpy(), "seed": group["seed"].astype(int).to_numpy(),
+            "train_frac": group["train_frac"].astype(float).to_numpy(), "row": np.arange(len(group))}))
+    if not frames:
+        raise FileNotFoundError(f"{folder} holds no predictions of {dataset}/{target} ({eval_set})")
+    return PairedBootstrap(truth, predictions, pd.concat(frames, ignore_index=True), n_boot=n_boot, seed=seed,
+                           match_tolerance=MATCH_TOLERANCE)
+
+
+#: Fractions at which each method is compared with random subsets in the summary and the report.
+COMPARE_AT = (0.1, 0.2, 0.3, 0.5)
+#: Tolerance of the "smallest fraction within X % of the full-data error" criterion.
+WITHIN = 0.10
+
+
+def _models_with_predictions(keys: pd.DataFrame, dataset: str, target: str) -> list[str]:
+    chosen = keys[(keys["dataset"] == dataset) & (keys["target"] == target)]
+    return sorted(set(chosen["model"]))
+
+
+def study_bootstraps(folder: str | Path, *, n_boot: int = 1000, seed: int = 0
+                     ) -> list[tuple[str, str, str, PairedBootstrap]]:
+    """One paired bootstrap per (dataset, target, evaluation model) with stored ID-test predictions."""
+    keys, _ = ResultsStore(folder).predictions.read("id_test")
+    found = []
+    for (dataset, target), _group in keys.groupby(["dataset", "target"]) if len(keys) else []:
+        for model in _models_with_predictions(keys, dataset, target):
+            found.append((dataset, target, model,
+                          bootstrap_for(folder, dataset, target, model=model, n_boot=n_boot, seed=seed)))
+    return found
+
+
+def curve_intervals(bootstraps: list[tuple[str, str, str, PairedBootstrap]], metric: str = "rmse"
+                    ) -> pd.DataFrame:
+    """Every curve's point and 95 % interval per training fraction (the figures' bands)."""
+    frames = []
+    for dataset, target, model, boot in bootstraps:
+        table = boot.curve_table(metric)
+        table = table[table["model"] == model]
+        frames.append(table.assign(dataset=dataset, target=target))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
+                     compare_at: tuple[float, ...] = COMPARE_AT, tolerance: float = WITHIN,
+                     bootstraps: list[tuple[str, str, str, PairedBootstrap]] | None = None) -> pd.DataFrame:
+    """The study's headline numbers with 95 % paired-bootstrap intervals, one row per curve and model.
+
+    Columns: the full-data RMSE and MAE of the model (random subsets at 100 %, else the pruning run's
+    full-pool fit); for each curve the smallest fraction within ``tolerance`` of it on RMSE and on MAE
+    (point, interval, share of resamples in which it was never reached); and, for every curve but
+    random, its RMSE and MAE difference to random subsets at each of ``compare_at`` with the verdict
+    ("A better" = the curve beats random, "not resolved" when the interval contains zero).
+    Splits (``--split-seeds``) are folded in by resampling them too.  Empty when nothing is stored.
+    """
+    if bootstraps is None:
+        bootstraps = study_bootstraps(folder, n_boot=n_boot, seed=seed)
+    rows = []
+    for dataset, target, model, boot in bootstraps:
+        curves = sorted(set(boot.cells.loc[boot.cells["model"] == model, "curve"]))
+        full = {metric: boot.reference(model, metric) for metric in ("rmse", "mae")}
+        for curve in curves:
+            mine = boot.cells[(boot.cells["model"] == model) & (boot.cells["curve"] == curve)]
+            row = {"dataset": dataset, "target": target, "model": model, "curve": curve,
+                   "n_splits": mine["split"].nunique(),
+                   "max_frac": float(mine.loc[mine["train_frac"] < 1, "train_frac"].max())}
+            for metric in ("rmse", "mae"):
+                _put(row, f"full_{metric}", full[metric])
+                within = boot.within(model, curve, metric, tolerance=tolerance)
+                name = f"within{int(round(tolerance * 100))}_{metric}"
+                _put(row, name, within)
+                row[f"{name}_not_reached"] = within.share_not_reached
+            for fraction in compare_at if curve != "random" else ():
+                for metric in ("rmse", "mae"):
+                    diff = boot.difference(model, curve, "random", fraction, metric)
+                    _put(row, f"diff_{metric}@{fraction:g}", diff)
+                    row[f"diff_{metric}@{fraction:g}_verdict"] = verdict_text(diff.lo, diff.hi)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _put(row: dict, name: str, estimate: tuple) -> None:
+    """Store an estimate's point and interval as ``name``, ``name_lo``, ``name_hi``."""
+    row[name], row[f"{name}_lo"], row[f"{name}_hi"] = (float(v) for v in estimate[:3])
+
+
+def verdict_text(lo: float, hi: float) -> str:
+    """A difference (method − random) read off its interval: who is better, or "not resolved"."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not measured"
+    if hi < 0:
+        return "better than random"
+    if lo > 0:
+        return "worse than random"
+    return "not resolved"

@@ -1,0 +1,534 @@
+"""Paired bootstrap intervals for learning curves scored on held-out ID test sets.
+
+A few outliers dominate RMSE on these test sets, so one number per cell cannot show whether two curves
+differ.  Here the test entries are resampled (and the splits as well, when there are several), and every
+cell is re-scored on the *same* resampled test set.  Errors that two curves share then cancel in their
+difference.  Every interval is a percentile interval over the resamples.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("rmse", "mae")
+FULL_DATA = 1.0 - 1e-9  # train_frac at or above this is "the whole pool"
+FRACTION_DECIMALS = 6  # train fractions are grouped after rounding to this many decimals
+DEFAULT_BLOCK_BYTES = 64 * 2**20  # bound on each temporary block in resampled_metrics
+
+
+class Estimate(NamedTuple):
+    """A point estimate with its percentile interval and the number of splits that entered it."""
+
+    point: float
+    lo: float
+    hi: float
+    n_splits: int
+
+
+class WithinEstimate(NamedTuple):
+    """Smallest subset fraction within tolerance of the full-data reference, with its interval.
+
+    ``share_not_reached`` is the share of resamples in which no evaluated subset came within the
+    tolerance.  Those resamples rank above every fraction, so a bound that lands among them is ``inf``
+    ("beyond the largest evaluated subset").
+    """
+
+    point: float
+    lo: float
+    hi: float
+    share_not_reached: float
+    n_splits: int
+
+
+def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw how often each of ``n`` test entries appears in each of ``n_boot`` resamples.
+
+    Counts (rather than index lists) turn every resampled mean into one matrix product, and the same
+    count vector can be applied to every cell scored on that test set, which is what pairs them.
+
+    Args:
+        n: Number of test entries.
+        n_boot: Number of resamples.
+        rng: Source of randomness (the caller seeds it).
+
+    Returns:
+        Integer array (n_boot, n) whose rows each sum to ``n``.
+    """
+    if n < 1 or n_boot < 1:
+        raise ValueError(f"need n >= 1 and n_boot >= 1, got n={n}, n_boot={n_boot}")
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+
+
+def resampled_metrics(
+    y_true: np.ndarray,
+    predictions: np.ndarray,
+    counts: np.ndarray,
+    max_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> dict[str, np.ndarray]:
+    """Score every prediction row on every resampled test set.
+
+    Each resample weights the test entries by their counts, so MSE and MAE are weighted means.  One
+    matrix product (counts @ errors.T) gives them for all cells at once.  The work is done in blocks
+    of resamples and of cells, which bounds the temporary memory even for large test sets.
+
+    Args:
+        y_true: True targets, shape (n,).
+        predictions: Predictions of m cells, shape (m, n) (a single row (n,) is accepted).
+        counts: Resample counts, shape (B, n), e.g. from :func:`bootstrap_counts`.
+        max_bytes: Rough bound on each temporary float64 block.
+
+    Returns:
+        ``{"rmse": (B, m), "mae": (B, m)}`` in float64.
+    """
+    truth = np.asarray(y_true, dtype=np.float64).ravel()
+    predicted = np.atleast_2d(np.asarray(predictions, dtype=np.float64))
+    counts = np.atleast_2d(np.asarray(counts))
+    n = truth.size
+    if predicted.shape[1] != n or counts.shape[1] != n:
+        raise ValueError(
+            f"shapes do not match: y_true ({n},), predictions {predicted.shape}, counts {counts.shape}"
+        )
+    totals = counts.sum(axis=1)
+    if np.any(totals <= 0):
+        raise ValueError("every resample needs at least one test entry")
+    n_boot, n_cells = counts.shape[0], predicted.shape[0]
+    mse = np.empty((n_boot, n_cells))
+    mae = np.empty((n_boot, n_cells))
+    resamples_per_block = max(1, max_bytes // (8 * n))
+    cells_per_block = max(1, max_bytes // (16 * n))
+    for b0 in range(0, n_boot, resamples_per_block):
+        b1 = min(n_boot, b0 + resamples_per_block)
+        weights = counts[b0:b1].astype(np.float64) / totals[b0:b1, None]
+        for c0 in range(0, n_cells, cells_per_block):
+            c1 = min(n_cells, c0 + cells_per_block)
+            errors = predicted[c0:c1] - truth
+            mse[b0:b1, c0:c1] = weights @ np.square(errors).T
+            mae[b0:b1, c0:c1] = weights @ np.abs(errors).T
+    return {"rmse": np.sqrt(mse), "mae": mae}
+
+
+def percentile_interval(
+    samples: np.ndarray, level: float = 0.95, method: str = "linear"
+) -> tuple[float, float]:
+    """Central percentile interval of bootstrap samples, ignoring NaN.
+
+    Args:
+        samples: Resampled values, any shape.
+        level: Coverage of the interval (0.95 gives the 2.5 % and 97.5 % quantiles).
+        method: Quantile method passed to numpy.  A step method such as ``"inverted_cdf"`` returns
+            actual samples, which keeps ``inf`` values meaningful.
+
+    Returns:
+        ``(lo, hi)``, or ``(nan, nan)`` when no sample is a number.
+    """
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(values, [tail, 1.0 - tail], method=method)
+    return float(lo), float(hi)
+
+
+def smallest_fraction_within(
+    fractions: np.ndarray, values: np.ndarray, reference: np.ndarray, tolerance: float
+) -> np.ndarray:
+    """Smallest training fraction whose error is at most ``(1 + tolerance)`` times the reference.
+
+    Fractions >= 1 are left out: the full-data point is within by definition, so "within" should mean
+    a real subset.  The result is NaN when no subset qualifies, so that "never within" stays
+    distinguishable from any fraction.
+
+    Args:
+        fractions: Evaluated fractions, shape (k,), any order.
+        values: Error at each fraction, shape (..., k), e.g. one row per resample.
+        reference: Full-data error, shape (...) (broadcast against ``values[..., 0]``).
+        tolerance: Relative tolerance, e.g. 0.10 for "within 10 %".
+
+    Returns:
+        Float array of shape (...) (a 0-d array for 1-d ``values``).
+    """
+    fractions = np.asarray(fractions, dtype=np.float64).ravel()
+    values = np.asarray(values, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if values.shape[-1] != fractions.size:
+        raise ValueError(f"values {values.shape} do not end in {fractions.size} fractions")
+    order = np.argsort(fractions, kind="stable")
+    fractions, values = fractions[order], values[..., order]
+    qualifies = (values <= (1.0 + tolerance) * reference[..., None]) & (fractions < FULL_DATA)
+    first = np.argmax(qualifies, axis=-1)
+    return np.where(qualifies.any(axis=-1), fractions[first], np.nan)
+
+
+def nearest_fraction(evaluated: np.ndarray, requested: float, tolerance: float = 0.02) -> float:
+    """The evaluated fraction nearest to ``requested``, or NaN when none is within ``tolerance``.
+
+    Pruning rounds land on slightly different sizes in different splits.  Matching to the nearest
+    evaluated fraction lets them be compared at one nominal fraction, and the absolute tolerance
+    keeps a distant point from standing in for it.
+
+    Args:
+        evaluated: Fractions evaluated for one curve on one split.
+        requested: Nominal fraction.
+        tolerance: Largest accepted ``|evaluated - requested|``.
+
+    Returns:
+        The matched fraction (ties go to the smaller one), or NaN.
+    """
+    candidates = np.sort(np.asarray(evaluated, dtype=np.float64).ravel())
+    if candidates.size == 0:
+        return float("nan")
+    distance = np.abs(candidates - requested)
+    best = int(np.argmin(distance))
+    return float(candidates[best]) if distance[best] <= tolerance + 1e-12 else float("nan")
+
+
+def verdict(lo: float, hi: float) -> str:
+    """Read a difference interval (curve_a - curve_b; negative means curve_a has the lower error).
+
+    Returns:
+        ``"A better"`` if the whole interval is below 0, ``"B better"`` if it is above 0, otherwise
+        ``"not resolved"`` (NaN bounds included).
+    """
+    if hi < 0:
+        return "A better"
+    if lo > 0:
+        return "B better"
+    return "not resolved"
+
+
+class PairedBootstrap:
+    """Hierarchical paired bootstrap over splits and test entries for a table of evaluated cells.
+
+    At construction every cell is scored once on the original test sets and on ``n_boot`` resamples.
+    In resample b the splits are drawn with replacement (when there are several), and each split gets
+    one multinomial count vector over its test entries, shared by all of that split's cells.  All
+    later queries reuse these resampled scores, so that any two quantities are paired.
+
+    Aggregation: a curve's value at a fraction on one split is the mean over its seeds.  Across splits
+    it is the mean over the drawn splits (with multiplicity).  The point estimate uses the original
+    test sets and every split once.  A split that has no evaluated fraction within
+    ``match_tolerance`` of the requested one adds nothing to that point.
+
+    Args:
+        truth: Split label -> true targets of its ID test set, shape (n_split,).
+        predictions: Split label -> predictions, shape (m_split, n_split), one row per cell.
+        cells: One row per cell with columns split, curve, model, seed, train_frac, row.
+        n_boot: Number of resamples.
+        seed: Seed of ``np.random.default_rng``; every result is a function of it.
+        reference_curve: Curve whose full-data cells define a model's reference (falls back to every
+            full-data cell of that model and split when the curve has none).
+        match_tolerance: Absolute tolerance of nearest-fraction matching.
+        level: Coverage of every interval.
+        max_bytes: Bound on temporary blocks (see :func:`resampled_metrics`).
+    """
+
+    verdict = staticmethod(verdict)
+
+    def __init__(
+        self,
+        truth: dict[str, np.ndarray],
+        predictions: dict[str, np.ndarray],
+        cells: pd.DataFrame,
+        n_boot: int = 1000,
+        seed: int = 0,
+        reference_curve: str = "random",
+        match_tolerance: float = 0.02,
+        level: float = 0.95,
+        max_bytes: int = DEFAULT_BLOCK_BYTES,
+    ) -> None:
+        missing = {"split", "curve", "model", "seed", "train_frac", "row"} - set(cells.columns)
+        if missing:
+            raise ValueError(f"cells lack columns {sorted(missing)}")
+        unknown = set(cells["split"]) - set(truth)
+        if unknown:
+            raise ValueError(f"cells name splits without truth: {sorted(unknown)}")
+        self.n_boot = n_boot
+        self.reference_curve = reference_curve
+        self.match_tolerance = match_tolerance
+        self.level = level
+        self.cells = cells.assign(train_frac=cells["train_frac"].astype(float).round(FRACTION_DECIMALS))
+        used = set(self.cells["split"])
+        self.splits = [split for split in truth if split in used]
+        rng = np.random.default_rng(seed)
+        self._split_weights = self._draw_splits(len(self.splits), rng)
+        self._points: dict[str, dict[str, np.ndarray]] = {}
+        self._samples: dict[str, dict[str, np.ndarray]] = {}
+        for split in self.splits:
+            self._score_split(split, truth[split], predictions[split], rng, max_bytes)
+        self._curves: dict[tuple[str, str, str], tuple[np.ndarray, list[np.ndarray]]] = {}
+        for (split, model, curve), group in self.cells.groupby(["split", "model", "curve"], sort=True):
+            by_fraction = group.groupby("train_frac", sort=True)["row"]
+            fractions = np.array(list(by_fraction.groups), dtype=np.float64)
+            rows = [np.asarray(r, dtype=np.int64) for _, r in by_fraction]
+            self._curves[(split, model, curve)] = (fractions, rows)
+
+    def _draw_splits(self, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+        """How often each split is drawn in each resample, shape (B, k); all ones for a single split."""
+        if n_splits <= 1:
+            return np.ones((self.n_boot, n_splits))
+        draws = rng.integers(0, n_splits, size=(self.n_boot, n_splits))
+        offsets = np.arange(self.n_boot)[:, None] * n_splits
+        return (
+            np.bincount((draws + offsets).ravel(), minlength=self.n_boot * n_splits)
+            .reshape(self.n_boot, n_splits)
+            .astype(np.float64)
+        )
+
+    def _score_split(
+        self, split: str, y_true: np.ndarray, predicted: np.ndarray, rng: np.random.Generator, max_bytes: int
+    ) -> None:
+        """Score the split's cells on its original test set and on ``n_boot`` resamples of it."""
+        y_true = np.asarray(y_true, dtype=np.float64).ravel()
+        predicted = np.atleast_2d(np.asarray(predicted, dtype=np.float64))
+        rows = self.cells.loc[self.cells["split"] == split, "row"].to_numpy()
+        if predicted.shape[1] != y_true.size:
+            raise ValueError(f"split {split!r}: predictions {predicted.shape} vs {y_true.size} targets")
+        if rows.min() < 0 or rows.max() >= predicted.shape[0]:
+            raise ValueError(f"split {split!r}: cell rows outside 0..{predicted.shape[0] - 1}")
+        n = y_true.size
+        cells_per_block = max(1, max_bytes // (8 * n))
+        rmse, mae = np.empty(len(predicted)), np.empty(len(predicted))
+        for c0 in range(0, len(predicted), cells_per_block):
+            errors = predicted[c0 : c0 + cells_per_block] - y_true
+            rmse[c0 : c0 + cells_per_block] = np.sqrt(np.mean(np.square(errors), axis=1))
+            mae[c0 : c0 + cells_per_block] = np.mean(np.abs(errors), axis=1)
+        self._points[split] = {"rmse": rmse, "mae": mae}
+        block = max(1, max_bytes // (8 * n))
+        parts = [
+            resampled_metrics(
+                y_true, predicted, bootstrap_counts(n, min(block, self.n_boot - b0), rng), max_bytes
+            )
+            for b0 in range(0, self.n_boot, block)
+        ]
+        self._samples[split] = {metric: np.concatenate([p[metric] for p in parts]) for metric in METRICS}
+
+    # ----------------------------------------------------------------------------------------------
+    # per-split building blocks
+
+    def _check_metric(self, metric: str) -> None:
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+
+    def _mean_of_rows(self, split: str, rows: np.ndarray, metric: str) -> tuple[float, np.ndarray]:
+        """Seed mean of some cells of one split: original value and one value per resample."""
+        point = float(self._points[split][metric][rows].mean())
+        return point, self._samples[split][metric][:, rows].mean(axis=1)
+
+    def _curve_on_split(
+        self, split: str, model: str, curve: str, fraction: float, metric: str
+    ) -> tuple[float, np.ndarray, int] | None:
+        """A curve at the evaluated fraction nearest to ``fraction`` on one split, or None if unmatched."""
+        entry = self._curves.get((split, model, curve))
+        if entry is None:
+            return None
+        fractions, rows = entry
+        matched = nearest_fraction(fractions, fraction, self.match_tolerance)
+        if np.isnan(matched):
+            return None
+        cell_rows = rows[int(np.flatnonzero(fractions == matched)[0])]
+        point, samples = self._mean_of_rows(split, cell_rows, metric)
+        return point, samples, cell_rows.size
+
+    def _reference_on_split(self, split: str, model: str, metric: str) -> tuple[float, np.ndarray] | None:
+        """Full-data reference of a model on one split (see the class docstring), or None if absent."""
+        of_model = self.cells[(self.cells["split"] == split) & (self.cells["model"] == model)]
+        full = of_model[of_model["train_frac"] >= FULL_DATA]
+        preferred = full[full["curve"] == self.reference_curve]
+        chosen = preferred if len(preferred) else full
+        if chosen.empty:
+            return None
+        return self._mean_of_rows(split, chosen["row"].to_numpy(dtype=np.int64), metric)
+
+    def _combine(
+        self, points: np.ndarray, samples: np.ndarray, contributing: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Average per-split values over the splits drawn in each resample.
+
+        Args:
+            points: Original value per split (k,).
+            samples: Resampled value per split (B, k); NaN inside a contributing split means "no value
+                in this resample" and makes the whole resample NaN (it is not skipped).
+            contributing: Which splits take part at all (k,); the others carry no weight.
+
+        Returns:
+            ``(point, combined (B,), valid (B,))``; ``valid`` is False where a resample drew none of
+            the contributing splits.
+        """
+        weights = self._split_weights * contributing[None, :]
+        total = weights.sum(axis=1)
+        drawn = weights > 0
+        known = ~np.isnan(samples)
+        summed = np.where(drawn & known, weights * np.where(known, samples, 0.0), 0.0).sum(axis=1)
+        valid = total > 0
+        combined = np.full(self.n_boot, np.nan)
+        combined[valid] = summed[valid] / total[valid]
+        combined[(drawn & ~known).any(axis=1)] = np.nan
+        point = float(np.mean(points[contributing])) if contributing.any() else float("nan")
+        return point, combined, valid
+
+    def _stack(self, per_split: list[tuple[float, np.ndarray] | None]) -> tuple[np.ndarray, ...]:
+        """Per-split (point, samples) or None -> points (k,), samples (B, k), contributing (k,)."""
+        points = np.full(len(per_split), np.nan)
+        samples = np.full((self.n_boot, len(per_split)), np.nan)
+        contributing = np.zeros(len(per_split), dtype=bool)
+        for i, entry in enumerate(per_split):
+            if entry is not None:
+                points[i], samples[:, i], contributing[i] = entry[0], entry[1], True
+        return points, samples, contributing
+
+    def _estimate(self, per_split: list[tuple[float, np.ndarray] | None]) -> Estimate:
+        points, samples, contributing = self._stack(per_split)
+        point, combined, _ = self._combine(points, samples, contributing)
+        lo, hi = percentile_interval(combined, self.level)
+        return Estimate(point, lo, hi, int(contributing.sum()))
+
+    # ----------------------------------------------------------------------------------------------
+    # public queries
+
+    def curve(self, model: str, curve: str, fraction: float, metric: str = "rmse") -> Estimate:
+        """A curve's error at a fraction (seed mean, nearest matching per split) with its interval."""
+        self._check_metric(metric)
+        per_split = [self._curve_on_split(s, model, curve, fraction, metric) for s in self.splits]
+        return self._estimate([None if e is None else e[:2] for e in per_split])
+
+    def reference(self, model: str, metric: str = "rmse") -> Estimate:
+        """Full-data reference of a model: mean of its full-pool cells, averaged over the splits."""
+        self._check_metric(metric)
+        return self._estimate([self._reference_on_split(s, model, metric) for s in self.splits])
+
+    def curve_table(self, metric: str = "rmse", fractions: list[float] | None = None) -> pd.DataFrame:
+        """Point estimate and interval of every (model, curve) at each fraction.
+
+        Without ``fractions``, the grid of a (model, curve) is the set of fractions it was evaluated at
+        on the first split that has it.  With a single split this is exactly its evaluated fractions;
+        with several, the other splits are matched to that grid by nearest fraction (``n_splits`` says
+        how many matched).  Pass ``fractions`` to use one nominal grid for every curve.
+
+        Args:
+            metric: ``"rmse"`` or ``"mae"``.
+            fractions: Nominal fractions to report, or None (see above).
+
+        Returns:
+            DataFrame with columns model, curve, train_frac, metric, point, lo, hi, n_seeds (the most
+            seeds at the matched fraction on any split), n_splits.
+        """
+        self._check_metric(metric)
+        records = []
+        pairs = self.cells[["model", "curve"]].drop_duplicates().sort_values(["model", "curve"])
+        for model, curve in pairs.itertuples(index=False):
+            if fractions is None:
+                anchor = next(s for s in self.splits if (s, model, curve) in self._curves)
+                grid = self._curves[(anchor, model, curve)][0]
+            else:
+                grid = np.asarray(fractions, dtype=np.float64)
+            for fraction in grid:
+                per_split = [self._curve_on_split(s, model, curve, fraction, metric) for s in self.splits]
+                estimate = self._estimate([None if e is None else e[:2] for e in per_split])
+                seeds = [e[2] for e in per_split if e is not None]
+                records.append(
+                    {
+                        "model": model,
+                        "curve": curve,
+                        "train_frac": float(fraction),
+                        "metric": metric,
+                        "point": estimate.point,
+                        "lo": estimate.lo,
+                        "hi": estimate.hi,
+                        "n_seeds": max(seeds, default=0),
+                        "n_splits": estimate.n_splits,
+                    }
+                )
+        columns = ["model", "curve", "train_frac", "metric", "point", "lo", "hi", "n_seeds", "n_splits"]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    def within(self, model: str, curve: str, metric: str = "rmse", tolerance: float = 0.10) -> WithinEstimate:
+        """Smallest subset fraction at which a curve comes within ``tolerance`` of the full-data reference.
+
+        On each split the curve's own evaluated fractions are searched, against that split's reference
+        resampled with the same counts (paired).  The result is then averaged over the drawn splits.  A
+        resample in which some drawn split never gets within has no value: it counts towards
+        ``share_not_reached`` and ranks above every fraction in the interval.
+
+        Args:
+            model: Evaluation model.
+            curve: Curve to search.
+            metric: ``"rmse"`` or ``"mae"``.
+            tolerance: Relative tolerance (0.10 = within 10 % of the reference).
+
+        Returns:
+            :class:`WithinEstimate`; ``point`` is NaN when the original test sets never get within on
+            some split, and ``hi`` (or ``lo``) is ``inf`` when that bound falls among unreached resamples.
+        """
+        self._check_metric(metric)
+        per_split: list[tuple[float, np.ndarray] | None] = []
+        for split in self.splits:
+            entry = self._curves.get((split, model, curve))
+            reference = self._reference_on_split(split, model, metric)
+            if entry is None or reference is None:
+                per_split.append(None)
+                continue
+            fractions, rows = entry
+            means = [self._mean_of_rows(split, cell_rows, metric) for cell_rows in rows]
+            point_values = np.array([m[0] for m in means])
+            sample_values = np.column_stack([m[1] for m in means])
+            point = float(
+                smallest_fraction_within(fractions, point_values, np.asarray(reference[0]), tolerance)
+            )
+            samples = smallest_fraction_within(fractions, sample_values, reference[1], tolerance)
+            per_split.append((point, samples))
+        points, samples, contributing = self._stack(per_split)
+        if not contributing.any():
+            return WithinEstimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)
+        point = float(np.mean(points[contributing]))  # NaN if any split never gets within
+        _, combined, valid = self._combine(points, samples, contributing)
+        combined = combined[valid]
+        share_not_reached = float(np.mean(np.isnan(combined)))
+        lo, hi = percentile_interval(
+            np.where(np.isnan(combined), np.inf, combined), self.level, "inverted_cdf"
+        )
+        return WithinEstimate(point, lo, hi, share_not_reached, int(contributing.sum()))
+
+    def _paired_on_splits(
+        self, model: str, curve_a: str, curve_b: str, fraction: float, metric: str
+    ) -> list[tuple[tuple[float, np.ndarray], tuple[float, np.ndarray]] | None]:
+        """Both curves at a fraction per split; a split takes part only where both sides match."""
+        self._check_metric(metric)
+        paired = []
+        for split in self.splits:
+            a = self._curve_on_split(split, model, curve_a, fraction, metric)
+            b = self._curve_on_split(split, model, curve_b, fraction, metric)
+            paired.append(None if a is None or b is None else (a[:2], b[:2]))
+        return paired
+
+    def difference(
+        self, model: str, curve_a: str, curve_b: str, fraction: float, metric: str = "rmse"
+    ) -> Estimate:
+        """Paired difference curve_a - curve_b at a fraction; negative means curve_a has the lower error.
+
+        Both sides are scored on the same resampled test sets and split draws, so shared outliers cancel.
+        Read the interval with :func:`verdict`.
+        """
+        paired = self._paired_on_splits(model, curve_a, curve_b, fraction, metric)
+        return self._estimate([None if p is None else (p[0][0] - p[1][0], p[0][1] - p[1][1]) for p in paired])
+
+    def ratio(
+        self, model: str, curve_a: str, curve_b: str, fraction: float, metric: str = "rmse"
+    ) -> Estimate:
+        """Paired ratio curve_a / curve_b at a fraction (below 1 means curve_a has the lower error).
+
+        This is the ratio of the split-averaged errors (not the mean of per-split ratios), so it reads as
+        "curve_a's error is this share of curve_b's".
+        """
+        paired = self._paired_on_splits(model, curve_a, curve_b, fraction, metric)
+        points_a, samples_a, contributing = self._stack([None if p is None else p[0] for p in paired])
+        points_b, samples_b, _ = self._stack([None if p is None else p[1] for p in paired])
+        point_a, combined_a, _ = self._combine(points_a, samples_a, contributing)
+        point_b, combined_b, _ = self._combine(points_b, samples_b, contributing)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            point = point_a / point_b if contributing.any() else float("nan")
+            lo, hi = percentile_interval(combined_a / combined_b, self.level)
+        return Estimate(float(point), lo, hi, int(contributing.sum()))

@@ -1,0 +1,238 @@
+"""Paired bootstrap intervals: constructed cases whose answers are known in advance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lessdata.intervals import (
+    PairedBootstrap,
+    bootstrap_counts,
+    nearest_fraction,
+    percentile_interval,
+    resampled_metrics,
+    smallest_fraction_within,
+    verdict,
+)
+
+
+def assemble(
+    truth: dict[str, np.ndarray], entries: list[tuple[str, str, str, int, float, np.ndarray]]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
+    """Build (truth, predictions, cells) from (split, curve, model, seed, train_frac, prediction) entries."""
+    rows: list[dict] = []
+    stacked: dict[str, list[np.ndarray]] = {split: [] for split in truth}
+    for split, curve, model, seed, fraction, predicted in entries:
+        rows.append(
+            {
+                "split": split,
+                "curve": curve,
+                "model": model,
+                "seed": seed,
+                "train_frac": fraction,
+                "row": len(stacked[split]),
+            }
+        )
+        stacked[split].append(np.asarray(predicted, dtype=float))
+    predictions = {split: np.vstack(arrays) for split, arrays in stacked.items() if arrays}
+    return truth, predictions, pd.DataFrame(rows)
+
+
+def test_identical_predictions_give_zero_difference() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=120)
+    entries = []
+    for seed in range(2):
+        predicted = y + rng.normal(scale=0.3, size=y.size)
+        entries += [("s", "a", "xgb", seed, 0.5, predicted), ("s", "b", "xgb", seed, 0.5, predicted.copy())]
+    entries.append(("s", "random", "xgb", 0, 1.0, y + rng.normal(scale=0.2, size=y.size)))
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=300, seed=0)
+    for metric in ("rmse", "mae"):
+        point, lo, hi, n_splits = boot.difference("xgb", "a", "b", 0.5, metric)
+        assert (point, lo, hi, n_splits) == (0.0, 0.0, 0.0, 1)
+    assert verdict(0.0, 0.0) == "not resolved"
+
+
+def test_constant_shift_gives_exact_difference() -> None:
+    y = np.random.default_rng(2).normal(size=200)
+    entries = [("s", "a", "xgb", 0, 0.5, y + 0.1), ("s", "b", "xgb", 0, 0.5, y + 0.2)]
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=200, seed=0)
+    difference = boot.difference("xgb", "a", "b", 0.5, "mae")
+    assert difference.point == pytest.approx(-0.1, abs=1e-12)
+    assert difference.lo == pytest.approx(-0.1, abs=1e-12)
+    assert difference.hi == pytest.approx(-0.1, abs=1e-12)
+    assert boot.verdict(difference.lo, difference.hi) == "A better"
+    assert boot.curve("xgb", "a", 0.5, "rmse").point == pytest.approx(np.sqrt(0.01), abs=1e-12)
+    assert boot.curve("xgb", "b", 0.5, "rmse").point == pytest.approx(np.sqrt(0.04), abs=1e-12)
+    ratio = boot.ratio("xgb", "a", "b", 0.5, "rmse")
+    assert (ratio.point, ratio.lo, ratio.hi) == pytest.approx((0.5, 0.5, 0.5), abs=1e-9)
+
+
+def test_pairing_cancels_a_shared_outlier() -> None:
+    rng = np.random.default_rng(3)
+    n = 200
+    y = rng.normal(size=n)
+    noise = rng.normal(scale=0.3, size=n)
+    error_a, error_b = noise.copy(), 1.2 * noise
+    error_a[0] = error_b[0] = 50.0  # one huge error on the same entry for both curves
+    entries = [("s", "a", "xgb", 0, 0.5, y + error_a), ("s", "b", "xgb", 0, 0.5, y + error_b)]
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=1000, seed=0)
+    alone_a, alone_b = boot.curve("xgb", "a", 0.5), boot.curve("xgb", "b", 0.5)
+    # The outlier dominates each RMSE: the individual intervals are wide and overlap almost entirely.
+    assert alone_a.hi - alone_a.lo > 1.0
+    assert alone_b.lo < alone_a.hi and alone_a.lo < alone_b.hi
+    overlap = min(alone_a.hi, alone_b.hi) - max(alone_a.lo, alone_b.lo)
+    assert overlap > 0.9 * (alone_a.hi - alone_a.lo)
+    difference = boot.difference("xgb", "a", "b", 0.5)
+    assert difference.hi < 0
+    assert verdict(difference.lo, difference.hi) == "A better"
+
+
+def test_resampled_metrics_match_explicit_resamples() -> None:
+    rng = np.random.default_rng(4)
+    n, m, n_boot = 30, 4, 25
+    y = rng.normal(size=n)
+    predictions = y + rng.standard_t(df=3, size=(m, n))
+    counts = bootstrap_counts(n, n_boot, rng)
+    assert counts.shape == (n_boot, n) and np.all(counts.sum(axis=1) == n)
+    expected_rmse, expected_mae = np.empty((n_boot, m)), np.empty((n_boot, m))
+    for b in range(n_boot):
+        drawn = np.repeat(np.arange(n), counts[b])  # the resample as an explicit list of indices
+        for cell in range(m):
+            errors = predictions[cell, drawn] - y[drawn]
+            expected_rmse[b, cell] = np.sqrt(np.mean(errors**2))
+            expected_mae[b, cell] = np.mean(np.abs(errors))
+    for max_bytes in (64 * 2**20, 1):  # one block, and one resample x one cell per block
+        scored = resampled_metrics(y, predictions, counts, max_bytes=max_bytes)
+        np.testing.assert_allclose(scored["rmse"], expected_rmse, rtol=1e-12)
+        np.testing.assert_allclose(scored["mae"], expected_mae, rtol=1e-12)
+
+
+def test_rmse_interval_covers_sigma() -> None:
+    rng = np.random.default_rng(5)
+    sigma, n, covered = 0.7, 300, 0
+    for _ in range(40):
+        y = rng.normal(size=n)
+        predictions = y + rng.normal(scale=sigma, size=n)
+        samples = resampled_metrics(y, predictions, bootstrap_counts(n, 400, rng))["rmse"][:, 0]
+        lo, hi = percentile_interval(samples)
+        covered += lo <= sigma <= hi
+    assert covered >= 32
+
+
+def test_percentile_interval_ignores_nan() -> None:
+    assert percentile_interval(np.array([np.nan, 1.0, 2.0, 3.0]), level=1.0) == (1.0, 3.0)
+    assert all(np.isnan(percentile_interval(np.array([np.nan, np.nan]))))
+
+
+def test_smallest_fraction_within() -> None:
+    fractions = np.array([0.5, 0.1, 0.2, 1.0])  # any order
+    values = np.array([1.05, 2.0, 1.08, 1.0])
+    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.10) == 0.2
+    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.06) == 0.5
+    # Only the full-data point is within: no real subset qualifies.
+    assert np.isnan(smallest_fraction_within(fractions, values, np.array(1.0), 0.01))
+    batch = smallest_fraction_within(fractions, np.vstack([values, values * 2]), np.array([1.0, 1.0]), 0.10)
+    np.testing.assert_array_equal(batch, [0.2, np.nan])
+
+
+def test_within_reaches_reference_at_point_three() -> None:
+    rng = np.random.default_rng(6)
+    n = 300
+    y = rng.normal(size=n)
+    base = rng.normal(scale=0.5, size=n)
+    rms = float(np.sqrt(np.mean(base**2)))
+
+    def scaled(ratio: float) -> np.ndarray:
+        """Independent noise whose RMSE on the original test set is exactly ``ratio`` x the reference."""
+        noise = rng.normal(size=n)
+        return y + noise * ratio * rms / np.sqrt(np.mean(noise**2))
+
+    entries = [("s", "random", "xgb", 0, 1.0, y + base)]
+    # "same": the reference noise scaled, so every resample keeps the ratios (within is exactly 0.3).
+    for fraction, ratio in [(0.1, 2.0), (0.2, 1.5), (0.3, 1.05), (0.5, 1.02)]:
+        entries.append(("s", "same", "xgb", 0, fraction, y + ratio * base))
+    # "noisy": independent noise, 1.08 x the reference at 0.3 and 1.12 x at 0.5: resamples disagree.
+    for fraction, ratio in [(0.1, 2.0), (0.2, 1.5), (0.3, 1.08), (0.5, 1.12)]:
+        entries.append(("s", "noisy", "xgb", 0, fraction, scaled(ratio)))
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=500, seed=0)
+    same = boot.within("xgb", "same", "rmse", tolerance=0.10)
+    assert (same.point, same.lo, same.hi, same.share_not_reached) == (0.3, 0.3, 0.3, 0.0)
+    noisy = boot.within("xgb", "noisy", "rmse", tolerance=0.10)
+    assert noisy.point == 0.3
+    assert noisy.lo <= 0.3 <= noisy.hi
+    assert 0.05 < noisy.share_not_reached < 0.95
+    assert noisy.hi == np.inf  # the upper bound lies among resamples that never got within
+
+
+def test_reference_falls_back_to_full_pool_cells() -> None:
+    y = np.random.default_rng(7).normal(size=50)
+    entries = [("s", "prune:xgb", "xgb", 0, 1.0, y + 0.3), ("s", "prune:xgb", "xgb", 0, 0.4, y + 0.5)]
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=50, seed=0)
+    assert boot.reference("xgb", "mae").point == pytest.approx(0.3, abs=1e-12)
+    entries.append(("s", "random", "xgb", 0, 1.0, y + 0.2))
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=50, seed=0)
+    assert boot.reference("xgb", "mae").point == pytest.approx(0.2, abs=1e-12)
+
+
+def test_split_resampling_widens_interval_when_splits_disagree() -> None:
+    rng = np.random.default_rng(8)
+    n = 200
+    y = {"s0": rng.normal(size=n), "s1": rng.normal(size=n)}
+    noise = rng.normal(size=n)
+
+    def interval_width(scale_of_second_split: float) -> float:
+        entries = [
+            ("s0", "random", "xgb", 0, 0.5, y["s0"] + 0.3 * noise),
+            ("s1", "random", "xgb", 0, 0.5, y["s1"] + 0.3 * scale_of_second_split * noise),
+        ]
+        table = PairedBootstrap(*assemble(y, entries), n_boot=500, seed=0).curve_table("rmse")
+        assert table["n_splits"].tolist() == [2]
+        return float(table["hi"].iloc[0] - table["lo"].iloc[0])
+
+    assert interval_width(3.0) > 4 * interval_width(1.0)
+
+
+def test_nearest_fraction_matching() -> None:
+    assert nearest_fraction(np.array([0.1, 0.298, 0.5]), 0.30, 0.02) == 0.298
+    assert np.isnan(nearest_fraction(np.array([0.1, 0.25, 0.5]), 0.30, 0.02))
+    rng = np.random.default_rng(9)
+    y = {"s0": rng.normal(size=40), "s1": rng.normal(size=40)}
+    entries = [
+        ("s0", "prune:xgb", "xgb", 0, 0.298, y["s0"] + 0.5),
+        ("s0", "random", "xgb", 0, 0.3, y["s0"] + 0.1),
+        ("s1", "prune:xgb", "xgb", 0, 0.25, y["s1"] + 0.9),
+        ("s1", "random", "xgb", 0, 0.3, y["s1"] + 0.1),
+    ]
+    boot = PairedBootstrap(*assemble(y, entries), n_boot=100, seed=0)
+    difference = boot.difference("xgb", "prune:xgb", "random", 0.30, "mae")
+    assert difference.n_splits == 1  # only s0 matches 0.30 within 0.02
+    assert difference.point == pytest.approx(0.4, abs=1e-12)
+    assert np.isnan(boot.difference("xgb", "prune:xgb", "random", 0.7, "mae").point)
+
+
+def test_curve_table_and_determinism() -> None:
+    rng = np.random.default_rng(10)
+    y = rng.normal(size=80)
+    entries = [
+        ("s", curve, "xgb", seed, fraction, y + rng.normal(scale=scale, size=y.size))
+        for curve, scale in [("random", 0.4), ("qbc", 0.3)]
+        for seed in range(3)
+        for fraction in (0.1, 0.5, 1.0)
+    ]
+    first = PairedBootstrap(*assemble({"s": y}, entries), n_boot=200, seed=3).curve_table("mae")
+    second = PairedBootstrap(*assemble({"s": y}, entries), n_boot=200, seed=3).curve_table("mae")
+    pd.testing.assert_frame_equal(first, second)
+    assert first[["curve", "train_frac"]].values.tolist() == [
+        ["qbc", 0.1],
+        ["qbc", 0.5],
+        ["qbc", 1.0],
+        ["random", 0.1],
+        ["random", 0.5],
+        ["random", 1.0],
+    ]
+    assert (first["n_seeds"] == 3).all() and (first["lo"] <= first["point"]).all()
+    assert (first["point"] <= first["hi"]).all()
+    other = PairedBootstrap(*assemble({"s": y}, entries), n_boot=200, seed=4).curve_table("mae")
+    assert not np.allclose(first["lo"], other["lo"])
