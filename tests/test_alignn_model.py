@@ -12,6 +12,7 @@ from pathlib import Path
 
 import ase
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from alignn.torch_graph_builder import batch_torch_graph_pairs, build_pure_torch_graph
@@ -34,6 +35,8 @@ from lessdata.alignn_model import (
     graph_cache_info,
     graph_key,
 )
+from lessdata.baseline import random_cells
+from lessdata.evaluate import STRUCTURE_MODELS
 
 MINERALS = Path(ase.__file__).parent / "test" / "testdata" / "minerals"
 #: ase.build.bulk elements with reference crystal structures (U and Np are left out: ase's one-atom
@@ -43,9 +46,12 @@ ELEMENTS = ("Li Be C Na Mg Al Si K Ca Sc Ti V Cr Fe Co Ni Cu Zn Ge As Rb Sr Y Zr
             "Pb Bi Po Ac Th Ne Ar Kr Xe").split()
 
 
-def quick_params(**overrides) -> dict:
-    """The quick profile's ALIGNN (width 64/32, batch 16) with test-sized epochs, silent."""
-    params = config.model_params("alignn", "quick")
+def quick_params(model: str = "alignn", **overrides) -> dict:
+    """The quick profile's ALIGNN (width 64/32, batch 16) with test-sized epochs, silent.
+
+    ``model="alignn_es"`` gives the early-stopping variant (10 % validation hold-out, best epoch).
+    """
+    params = config.model_params(model, "quick")
     params.update({"epochs": 6, "progress": False, "random_state": config.ALIGNN_SEED})
     params.update(overrides)
     return params
@@ -65,10 +71,11 @@ def crystals() -> tuple[list[Structure], np.ndarray]:
 
 @pytest.fixture(scope="module")
 def fitted(crystals) -> tuple[ALIGNNRegressor, list[Structure], np.ndarray]:
-    """One quick-sized ALIGNN fitted on 48 crystals (reused by the tests that only read it)."""
+    """One quick-sized early-stopping ALIGNN (alignn_es) fitted on 48 crystals (reused by the tests that
+    only read it)."""
     structures, targets = crystals
     X, y = structures[:48], targets[:48]
-    model = ALIGNNRegressor(**quick_params()).fit(X, y)
+    model = ALIGNNRegressor(**quick_params("alignn_es")).fit(X, y)
     return model, X, y
 
 
@@ -198,7 +205,7 @@ def test_small_validation_set_is_not_dropped(crystals):
     """12 rows, batch 16: one validation row, still evaluated every epoch (alignn's drop_last would
     leave no validation batch and report a loss of 0)."""
     structures, targets = crystals
-    model = ALIGNNRegressor(**quick_params(epochs=4)).fit(structures[10:22], targets[10:22])
+    model = ALIGNNRegressor(**quick_params("alignn_es", epochs=4)).fit(structures[10:22], targets[10:22])
     assert model.n_val_ == 1 and model.n_train_ == 11
     val_loss = np.array(model.history_["val_loss"])
     assert np.all(np.isfinite(val_loss)) and np.all(val_loss > 0)
@@ -308,3 +315,68 @@ def test_model_factory_builds_the_profiles_alignn():
     assert quick.n_threads == 2 and quick.device == "cpu" and quick.random_state == 123
     paper = models.make_model("alignn", profile="paper")
     assert paper.get_params()["hidden_features"] == 256 and paper.epochs == 50
+    assert paper.validation_fraction == 0.0 and quick.validation_fraction == 0.0  # the authors' training
+    early_stopping = models.make_model("alignn_es", profile="quick", n_threads=2)
+    assert early_stopping.get_params() == {**quick.get_params(), "validation_fraction": 0.1}
+    assert models.make_model("alignn_es", profile="paper").epochs == 50
+    cells = random_cells("dcdft", "volume", ["alignn", "alignn_es"], 60, profile="paper", fractions=[1.0])
+    assert sum(c.model == "alignn_es" for c in cells) == sum(c.model == "alignn" for c in cells) == 5
+    assert "alignn_es" in STRUCTURE_MODELS
+
+
+# --------------------------------------------------------------------------------------------------
+# The authors' training (validation_fraction = 0) against our early-stopping variant
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model_name", ["alignn", "alignn_es"])
+def test_paper_alignn_trains_on_every_row_and_keeps_the_last_epoch(crystals, monkeypatch, model_name):
+    """`alignn` (validation_fraction 0) trains on all 17 rows every epoch and predicts with the weights of
+    the last optimiser step; `alignn_es` trains on 15, validates on 2 and keeps the best epoch's."""
+    structures, targets = crystals
+    X, y = structures[:17], targets[:17]
+    epochs = 3
+    rows_seen: list[int] = []
+    snapshots: list[dict[str, torch.Tensor]] = []
+    forward = ALIGNNRegressor._forward
+
+    def counting_forward(self, graphs, device):
+        rows_seen.append(len(graphs))
+        return forward(self, graphs, device)
+
+    class RecordingAdamW(torch.optim.AdamW):
+        def step(self, *args, **kwargs):
+            result = super().step(*args, **kwargs)
+            snapshots.append({name: p.detach().clone() for name, p in model.model_.named_parameters()})
+            return result
+
+    monkeypatch.setattr(ALIGNNRegressor, "_forward", counting_forward)
+    monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
+    model = ALIGNNRegressor(**quick_params(model_name, epochs=epochs))
+    model.fit(X, y)
+    steps_per_epoch = len(snapshots) // epochs
+    final = dict(model.model_.named_parameters())
+    if model_name == "alignn":
+        assert (model.n_train_, model.n_val_, model.best_epoch_) == (17, 0, epochs)
+        assert len(model.validation_indices_) == 0 and np.all(np.isnan(model.history_["val_loss"]))
+        assert sum(rows_seen) == epochs * 17  # every row, every epoch, and no validation pass
+        kept = snapshots[-1]
+    else:
+        assert (model.n_train_, model.n_val_) == (15, 2)
+        assert sum(rows_seen) == epochs * (15 + 2)  # 15 trained on, 2 predicted for validation
+        kept = snapshots[model.best_epoch_ * steps_per_epoch - 1]
+    assert len(snapshots) == epochs * steps_per_epoch
+    assert all(torch.equal(final[name], kept[name]) for name in kept)
+    assert not all(torch.equal(snapshots[0][name], snapshots[-1][name]) for name in kept)
+
+
+def test_report_lists_alignn_differences_only_with_alignn_rows():
+    from lessdata import figures, report
+
+    rows = [{"dataset": "dcdft", "target": "volume", "method": "random", "selector": "", "model": model,
+             "seed": 0, "train_frac": 1.0, "train_size": 60, "eval_set": "id_test", "n_eval": 8, "mae": 1.0,
+             "rmse": 1.5, "r2": 0.5, "fit_seconds": 1.0, "predict_seconds": 0.1, "profile": "quick"}
+            for model in ("xgb", "alignn")]
+    scores = pd.DataFrame(rows)
+    with_alignn = report.build_report(figures.Results(Path("unused"), scores))
+    assert report.ALIGNN_DIFFERENCES in with_alignn and "graph builder" in report.ALIGNN_DIFFERENCES.lower()
+    without = report.build_report(figures.Results(Path("unused"), scores[scores["model"] == "xgb"]))
+    assert report.ALIGNN_DIFFERENCES not in without

@@ -21,7 +21,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from xgboost import DMatrix, XGBRegressor
 
-from lessdata import ibug
+from lessdata import config, ibug
 from lessdata.ibug import DEFAULT_K_GRID, IBUGRegressor, gaussian_nll, leaf_indices
 from lessdata.models import make_model
 
@@ -234,6 +234,53 @@ def test_internal_holdout_is_seeded_and_k_grid_capped(diabetes):
     assert first.k_grid_[-1] == 80  # 20 of the 100 rows held out; k capped at the 80 left
     assert first.k_grid_ == [3, 5, 7, 9, 11, 15, 31, 61, 80]
     assert first.y_train_.size == 100  # the fitted neighbour pool is all training rows
+
+
+def test_fixed_k_without_calibration_uses_every_training_row(materials, materials_model):
+    """The authors' call (config.IBUG_PARAMS: k = 100, uncalibrated): nothing tuned, nothing held out."""
+    X_train, y_train = materials["X_train"], materials["y_train"]
+    fitted = IBUGRegressor(materials_model, **config.IBUG_PARAMS).fit(X_train, y_train)
+    assert (fitted.k_, fitted.gamma_, fitted.delta_) == (100, 1.0, 0.0)
+    assert fitted.k_grid_ == [100] and fitted.val_nll_by_k_ == {} and np.isnan(fitted.val_nll_)
+    assert fitted.y_train_.size == len(y_train)
+    # The scale is the std of the 100 highest-affinity rows among ALL training rows (brute force).
+    query = materials["X_test"][:40]
+    train_leaves, query_leaves = leaf_indices(materials_model, X_train), leaf_indices(materials_model, query)
+    neighbours, _ = ibug._brute_force_topk(query_leaves, train_leaves, 100)
+    location, scale = fitted.pred_dist(query)
+    np.testing.assert_allclose(scale, np.maximum(np.std(y_train[neighbours], axis=1), fitted.min_scale),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(location, materials_model.predict(query))
+
+
+def test_fixed_k_is_capped_by_all_rows_not_by_a_holdout(diabetes):
+    """With 90 training rows k = 100 becomes 90 (every row); a 20 % hold-out would have capped it at 72."""
+    X, y = diabetes
+    model = make_model("xgb_ibug", profile="quick", n_threads=1, n_estimators=30).fit(X[:90], y[:90])
+    untuned = IBUGRegressor(model, k_grid=(100,), calibrate=False, val_fraction=0.0).fit(X[:90], y[:90])
+    assert untuned.k_ == 90
+    held_out = IBUGRegressor(model, k_grid=(100,), calibrate=False).fit(X[:90], y[:90])
+    assert held_out.k_ == 72 and np.isfinite(held_out.val_nll_)
+    one_row = IBUGRegressor(model, k_grid=(100,), calibrate=False, val_fraction=0.0).fit(X[:1], y[:1])
+    assert one_row.k_ == 1
+    # Tuning needs validation rows: a grid or a calibration without a hold-out is refused ...
+    for settings in ({"calibrate": False}, {"k_grid": (100,), "calibrate": True}):
+        with pytest.raises(ValueError, match="nothing to choose k or calibrate on"):
+            IBUGRegressor(model, val_fraction=0.0, **settings).fit(X[:90], y[:90])
+    # ... unless a validation set is passed.
+    tuned = IBUGRegressor(model, val_fraction=0.0).fit(X[:90], y[:90], X[90:200], y[90:200])
+    assert len(tuned.val_nll_by_k_) > 1
+
+
+def test_tuned_settings_tune_k_and_calibrate(diabetes):
+    """config.IBUG_TUNED_PARAMS (strategy xgb_u_tuned): k searched on a seeded hold-out, then calibrated."""
+    X, y = diabetes
+    model = make_model("xgb_ibug", profile="quick", n_threads=1, n_estimators=30).fit(X[:300], y[:300])
+    tuned = IBUGRegressor(model, **config.IBUG_TUNED_PARAMS, random_state=0).fit(X[:300], y[:300])
+    assert tuned.k_grid_ == [k for k in DEFAULT_K_GRID if k <= 240] + [240]
+    assert tuned.k_ == min(tuned.k_grid_, key=lambda k: (tuned.val_nll_by_k_[k], k))
+    assert tuned.calibrate and tuned.val_nll_ <= tuned.val_nll_by_k_[tuned.k_]
+    assert (tuned.gamma_, tuned.delta_) != (1.0, 0.0)
 
 
 def test_chunking_gives_identical_results(materials, materials_model, materials_ibug):

@@ -43,10 +43,12 @@ Training choices that are ours (the paper's protocol leaves them open)
     * Targets are standardized internally (mean 0, std 1 on the training rows) and predictions are
       mapped back.  Adam is invariant to the scale of the loss, so the effect is that the network
       starts out predicting the mean instead of spending its first epochs learning the offset.
-    * A validation split (``validation_fraction`` of the training rows, seeded) picks the epoch whose
-      weights are kept.  alignn's folder trainer predicts with the *last* epoch's weights and drops
-      incomplete validation batches (``drop_last``), which on a small validation set leaves no batch
-      at all and reports a validation loss of 0; neither happens here.
+    * By default (``validation_fraction=0``, the paper's setting) every training row is trained on
+      for all epochs and the *last* epoch's weights are kept, as the authors did.  With
+      ``validation_fraction > 0`` (model ``alignn_es``: 0.1) a seeded share of the training rows is
+      held out and the epoch with the lowest validation MSE is kept instead; that variant is ours.
+      alignn's folder trainer drops incomplete validation batches (``drop_last``), which on a small
+      validation set leaves no batch at all and reports a validation loss of 0; that never happens here.
 
 Randomness flows through ``random_state`` only: weight initialisation and shuffling use a forked
 torch RNG and a seeded ``torch.Generator``, the validation split a seeded numpy ``Generator``, so a fit
@@ -564,13 +566,14 @@ class ALIGNNRegressor(RegressorMixin, BaseEstimator):
         random_state: Seed of weight initialisation, shuffling and the validation split.
         device: ``"cpu"`` or ``"cuda"`` (``"cuda:1"`` etc.).
         n_threads: torch intra-op threads during fit/predict (restored afterwards).
-        validation_fraction: Share of the training rows held out to choose the best epoch; ``0``
-            trains on all rows and keeps the last epoch.
+        validation_fraction: ``0`` (default, the paper's setting) trains on all rows and keeps the
+            last epoch; ``> 0`` holds that share of the rows out (seeded) and keeps the best epoch.
         graph_cache_dir: Folder for the on-disk graph cache (``None``: memory only).
         progress: tqdm bars for epochs (and for building many graphs / predicting many batches).
 
     Attributes:
-        model_: The fitted ``ALIGNNAtomWisePure`` network (best-validation weights).
+        model_: The fitted ``ALIGNNAtomWisePure`` network (last-epoch weights, or best-validation
+            weights when ``validation_fraction > 0``).
         y_mean_, y_std_: Target standardization of the training rows.
         history_: Per-epoch lists ``epoch``, ``train_loss``, ``val_loss`` (MSE in target units
             squared; ``nan`` without validation), ``val_mae``, ``lr`` (of the epoch's last step) and
@@ -586,7 +589,7 @@ class ALIGNNRegressor(RegressorMixin, BaseEstimator):
                  weight_decay: float = 1e-5, alignn_layers: int = 2, gcn_layers: int = 2,
                  hidden_features: int = 256, embedding_features: int = 64, cutoff: float = 8.0,
                  max_neighbors: int = 12, random_state: int | None = 123, device: str = "cpu",
-                 n_threads: int = 1, validation_fraction: float = 0.1,
+                 n_threads: int = 1, validation_fraction: float = 0.0,
                  graph_cache_dir: str | os.PathLike | None = None, progress: bool = True) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
@@ -666,10 +669,10 @@ class ALIGNNRegressor(RegressorMixin, BaseEstimator):
         """Train from freshly seeded weights on structures ``X`` and targets ``y``.
 
         Every call starts over (weights re-initialised from ``random_state``), so fitting twice is
-        the same as fitting once.  ``validation_fraction`` of the rows (at least one, chosen with
-        ``random_state``) are held out and the weights of the epoch with the lowest validation MSE are
-        kept.  With fewer than ``MIN_ROWS_FOR_VALIDATION`` (10) rows, or ``validation_fraction=0``,
-        there is no validation split: the model trains on all rows and keeps the last epoch.
+        the same as fitting once.  With ``validation_fraction=0`` (the paper's setting) the model
+        trains on all rows and keeps the last epoch.  Otherwise that share of the rows (at least one,
+        chosen with ``random_state``) is held out and the weights of the epoch with the lowest
+        validation MSE are kept; below ``MIN_ROWS_FOR_VALIDATION`` (10) rows there is no split either.
 
         Args:
             X: Sequence of pymatgen ``Structure`` or jarvis ``Atoms``.

@@ -17,7 +17,9 @@ The method, for an already-fitted XGBoost regressor:
    neighbour set, and therefore the scale, is deterministic.
 4. ``k`` is chosen on a validation set from a grid by the mean Gaussian negative log-likelihood (NLL);
    an optional variance calibration ``scale' = gamma * scale + delta`` is then fitted on the same
-   validation set (the paper's remedy for mis-calibrated scales; see :func:`_calibrate`).
+   validation set (the paper's remedy for mis-calibrated scales; see :func:`_calibrate`).  With a
+   single ``k``, no calibration and ``val_fraction=0`` nothing is tuned and no row is held out (how
+   Li et al. call IBUG: ``k = 100``, uncalibrated).
 
 The fast path.  Row by row, affinities cost ``n_trees x n_train`` comparisons per query
 (:func:`_brute_force_topk`, the reference).  Leaf co-membership is a product of one-hot incidence
@@ -515,14 +517,18 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         max_memory_gb: bound (in 1e9 bytes) on the working memory of one chunk of queries; the fitted
             state (about ``n_leaves x n_train / 8`` bytes of leaf bitsets) comes on top.
         val_fraction: share of ``(X, y)`` held out for tuning when :meth:`fit` gets no validation set.
+            ``0`` skips tuning altogether (allowed only with a single ``k`` and ``calibrate=False``,
+            when there is nothing to tune): ``k_`` is that ``k`` capped at the number of training rows.
         random_state: seed of that hold-out split.
 
     Attributes:
         k_: chosen number of neighbours.
         gamma_, delta_: variance calibration (1 and 0 without calibration).
         k_grid_: the grid actually searched (capped at the size of the neighbour pool used for tuning).
-        val_nll_by_k_: validation NLL of each ``k`` of ``k_grid_`` (uncalibrated).
-        val_nll_: validation NLL of the final model (calibrated when ``calibrate``).
+        val_nll_by_k_: validation NLL of each ``k`` of ``k_grid_`` (uncalibrated; empty when nothing
+            was tuned, see ``val_fraction``).
+        val_nll_: validation NLL of the final model (calibrated when ``calibrate``; NaN when nothing
+            was tuned).
         leaf_bitsets_: ``(n_leaf_columns + 1, ceil(n_train / 64))`` ``uint64``: the transposed leaf
             incidence, bit-packed (which training rows sit in each (tree, leaf)); last row empty.
         leaf_incidence_: the same as a scipy CSR ``(n_train, n_leaf_columns)`` one-hot matrix, built on
@@ -554,9 +560,23 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"min_scale must be > 0, got {self.min_scale}")
         if not self.max_memory_gb > 0:
             raise ValueError(f"max_memory_gb must be > 0, got {self.max_memory_gb}")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         return grid
+
+    def _tunes_without_holdout(self, grid: list[int]) -> bool:
+        """True for ``val_fraction=0``: nothing to tune, so no hold-out and no validation NLL.
+
+        Raises:
+            ValueError: ``val_fraction=0`` with a k grid or calibration, which need validation rows.
+        """
+        if self.val_fraction != 0:
+            return False
+        if len(grid) > 1 or self.calibrate:
+            raise ValueError("val_fraction=0 holds no rows out, so there is nothing to choose k or calibrate "
+                             f"on; pass a single k (k_grid={grid[:1]}) and calibrate=False, or a "
+                             "val_fraction in (0, 1)")
+        return True
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> IBUGRegressor:
         """Record the training rows' leaves and tune ``k`` (and the calibration) on validation data.
@@ -568,7 +588,8 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
                 held out (seeded by ``random_state``) for tuning only: the held-out rows' neighbours are
                 searched among the other rows, and the fitted state then uses all of ``(X, y)``.  Those
                 rows were in the model's training set, so their residuals are in-sample (optimistic);
-                pass a true validation set when one exists.
+                pass a true validation set when one exists.  With ``val_fraction=0`` (single ``k``, no
+                calibration) they are not needed: nothing is tuned and ``k_ = min(k, len(y))``.
 
         Returns:
             ``self``.
@@ -584,8 +605,10 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         y_all = _check_targets(y, n_rows)
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither (then a hold-out of X is used)")
-        if n_rows < (2 if X_val is None else 1):
-            raise ValueError(f"need at least {2 if X_val is None else 1} training rows, got {n_rows}")
+        untuned = X_val is None and self._tunes_without_holdout(grid)
+        min_rows = 2 if X_val is None and not untuned else 1  # a hold-out needs one row on each side
+        if n_rows < min_rows:
+            raise ValueError(f"need at least {min_rows} training rows, got {n_rows}")
 
         leaf_columns = _LeafColumns(leaf_indices(estimator, X))
         train_columns = leaf_columns.train_columns
@@ -593,6 +616,11 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         n_trees = leaf_columns.n_trees
         all_bitsets = _pack_leaf_bitsets(train_columns, leaf_columns.n_columns,
                                          leaf_columns.tree_column_start)
+        if untuned:  # the authors' call (fixed k, uncalibrated): every row is a neighbour, none held out
+            del train_columns
+            self._set_fitted(leaf_columns, all_bitsets, y_all, n_trees, [min(grid[0], n_rows)], {},
+                             min(grid[0], n_rows), 1.0, 0.0, math.nan)
+            return self
 
         if X_val is None:
             n_holdout = min(n_rows - 1, max(1, round(self.val_fraction * n_rows)))
@@ -631,18 +659,25 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         if self.calibrate:
             gamma, delta, val_nll = _calibrate(val_targets, val_loc, raw_scale_by_k[best_k], self.min_scale)
 
+        self._set_fitted(leaf_columns, all_bitsets, y_all, n_trees, k_grid, nll_by_k, best_k, gamma, delta,
+                         val_nll)
+        return self
+
+    def _set_fitted(self, leaf_columns: _LeafColumns, leaf_bitsets: np.ndarray, y_train: np.ndarray,
+                    n_trees: int, k_grid: list[int], nll_by_k: dict[int, float], k: int, gamma: float,
+                    delta: float, val_nll: float) -> None:
+        """Store the fitted state (one place, whether or not ``k`` was tuned)."""
         self.leaf_columns_ = leaf_columns
-        self.leaf_bitsets_ = all_bitsets
-        self.y_train_ = y_all
+        self.leaf_bitsets_ = leaf_bitsets
+        self.y_train_ = y_train
         self.n_trees_ = n_trees
-        self.n_features_in_ = int(estimator.n_features_in_)
+        self.n_features_in_ = int(_check_estimator(self.estimator).n_features_in_)
         self.k_grid_ = k_grid
         self.val_nll_by_k_ = nll_by_k
-        self.k_ = best_k
+        self.k_ = k
         self.gamma_ = gamma
         self.delta_ = delta
         self.val_nll_ = val_nll
-        return self
 
     @property
     def leaf_incidence_(self) -> sp.csr_array:
