@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import active
+from lessdata import active, config
 from lessdata.active import Campaign, DiagnosticsTable, run_campaign, run_campaigns
 from lessdata.baseline import random_cells
 from lessdata.cli import run_al_main, run_main
@@ -114,6 +114,63 @@ def test_xgb_u_prefers_rows_among_noisy_neighbours() -> None:
     np.testing.assert_allclose(scale, models["xgb_ibug"].pred_dist(queries)[1])
 
 
+def test_paper_xgb_ibug_is_the_authors_model() -> None:
+    """XGB-U's XGB under `paper`: 1000 rounds x 1 tree, lr 0.25, lambda 0.01, alpha 0, no subsampling."""
+    authors = {"n_estimators": 1000, "num_parallel_tree": 1, "learning_rate": 0.25, "reg_lambda": 0.01,
+               "reg_alpha": 0.0, "subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0}
+    params = config.model_params("xgb_ibug", "paper")
+    assert {key: params[key] for key in authors} == authors
+    booster = make_model("xgb_ibug", profile="paper").get_params()
+    assert {key: booster[key] for key in authors} == authors
+    assert config.model_params("xgb_ibug", "quick")["colsample_bytree"] == 1.0  # nothing leaks from xgb
+
+
+def test_xgb_u_and_xgb_u_tuned_are_registered_with_their_ibug_settings() -> None:
+    assert config.IBUG_PARAMS == {"k_grid": (100,), "calibrate": False, "val_fraction": 0.0}
+    assert active.IBUG_SETTINGS == {"xgb_u": config.IBUG_PARAMS, "xgb_u_tuned": config.IBUG_TUNED_PARAMS}
+    for strategy in ("xgb_u", "xgb_u_tuned"):
+        assert active.STRATEGIES[strategy] is active.xgb_uncertainty_query
+        assert active.selector_of(strategy) == "xgb_ibug"
+        assert strategy in active.PREDICTIVE_DISTRIBUTIONS and strategy in active._COST_RANK
+
+
+def test_xgb_u_query_model_is_k100_uncalibrated_on_all_selected_rows(context: RunContext) -> None:
+    data = experiment_data(context, "mp18_small", "e_form")
+    selected = np.random.default_rng(0).permutation(len(data.pool))[:150]
+    paper = active._query_model("xgb_ibug", data, selected, 0, context, active.IBUG_SETTINGS["xgb_u"])
+    assert (paper.k_, paper.gamma_, paper.delta_, paper.calibrate) == (100, 1.0, 0.0, False)
+    assert paper.val_nll_by_k_ == {} and paper.y_train_.size == 150
+    np.testing.assert_array_equal(paper.y_train_, data.pool.y[selected])
+    assert active._query_model("xgb_ibug", data, selected, 0, context).k_ == 100  # the default is xgb_u's
+
+    tuned = active._query_model("xgb_ibug", data, selected, 0, context, active.IBUG_SETTINGS["xgb_u_tuned"])
+    assert tuned.calibrate and len(tuned.val_nll_by_k_) > 1 and tuned.k_grid_[-1] == 120  # 30 held out
+    assert tuned.k_ == min(tuned.k_grid_, key=lambda k: (tuned.val_nll_by_k_[k], k))
+    assert tuned.val_nll_ <= tuned.val_nll_by_k_[tuned.k_]
+
+
+def test_campaigns_fit_ibug_with_their_strategys_settings(context: RunContext,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    fitted: dict[str, IBUGRegressor] = {}
+    real = active._query_model
+
+    def recording(name, data, selected, seed, run_context, ibug_settings=None):
+        model = real(name, data, selected, seed, run_context, ibug_settings)
+        fitted["tuned" if model.calibrate else "paper"] = model
+        return model
+
+    monkeypatch.setattr(active, "_query_model", recording)
+    one_step = {**FRACTIONS, "stop_frac": FRACTIONS["init_frac"]}
+    for strategy in ("xgb_u", "xgb_u_tuned"):
+        run_campaign(Campaign("mp18_small", "e_form", strategy, 0, **one_step), context)
+    paper, tuned = fitted["paper"], fitted["tuned"]
+    # The initial 5 % has fewer than 100 rows: k = 100 takes every selected row, none held out.
+    assert paper.k_ == paper.y_train_.size < 100 and paper.val_nll_by_k_ == {}
+    assert len(tuned.val_nll_by_k_) > 1 and tuned.k_grid_[-1] == round(0.8 * tuned.y_train_.size)
+    diagnostics = DiagnosticsTable(context.out_dir).read().set_index("strategy")
+    assert np.isfinite(diagnostics.loc[["xgb_u", "xgb_u_tuned"], "id_test_nll"]).all()
+
+
 def test_random_takes_the_candidates_in_order_and_sizes_are_checked() -> None:
     chosen, scores = active.random_query({}, np.zeros((6, 1)), 4, np.random.default_rng(0))
     assert chosen.tolist() == [0, 1, 2, 3] and np.all(np.diff(scores) < 0)
@@ -156,7 +213,7 @@ def test_random_campaign_reproduces_the_baseline(context: RunContext, tmp_path: 
     run_cells(random_cells("mp18_small", "e_form", ["xgb", "rf"], len(data.pool), fractions=[0.05, 0.1, 0.15],
                            seeds=[1]), baseline, progress=False)
     pd.testing.assert_frame_equal(_scores(context.out_dir), _scores(baseline.out_dir))
-    selection = ResultsStore(context.out_dir).load_selection("al_mp18_small_e_form_random_seed1")
+    selection = ResultsStore(context.out_dir).load_selection("al_mp18_small_e_form_s0_random_seed1")
     permutation = np.random.default_rng(1).permutation(len(data.pool))
     assert selection["ids"] == [str(i) for i in data.pool.ids[permutation[: size_of(0.15, len(data.pool))]]]
 
@@ -171,7 +228,7 @@ def test_campaigns_share_the_initial_set_and_never_repeat_a_row(context: RunCont
     permutation = np.random.default_rng(0).permutation(len(data.pool))
     initial = [str(i) for i in data.pool.ids[permutation[: plan.sizes[0]]]]
     for strategy in strategies:
-        selection = store.load_selection(f"al_mp18_small_e_form_{strategy}_seed0")
+        selection = store.load_selection(f"al_mp18_small_e_form_s0_{strategy}_seed0")
         assert len(selection["ids"]) == len(set(selection["ids"])) == plan.sizes[-1]
         assert selection["ids"][: plan.sizes[0]] == initial and selection["finished"]
     scores = store.read()
@@ -190,7 +247,7 @@ def test_campaigns_share_the_initial_set_and_never_repeat_a_row(context: RunCont
     _, rf = fit_and_score("rf", data, initial_rows, profile="quick", seed=0)
     disagreement = np.abs(rf.predict(data.pool.X[candidates]) - xgb.predict(data.pool.X[candidates]))
     expected = candidates[np.argsort(-disagreement, kind="stable")[: plan.batch(0)]]
-    qbc = store.load_selection("al_mp18_small_e_form_qbc_seed0")["ids"]
+    qbc = store.load_selection("al_mp18_small_e_form_s0_qbc_seed0")["ids"]
     assert qbc[plan.sizes[0]: plan.sizes[1]] == [str(i) for i in data.pool.ids[expected]]
 
     # A second run finds everything done.
@@ -214,7 +271,7 @@ def test_interrupted_campaign_resumes_with_identical_results(context: RunContext
     monkeypatch.setattr(active, "step_diagnostics", crash_in_second_step)
     args = [*CLI_ARGS, "--strategies", "xgb_u", "--seeds", "0", "--out", context.out_dir]
     assert run_main(run_al_main, args) == 130
-    saved = ResultsStore(context.out_dir).load_selection("al_mp18_small_e_form_xgb_u_seed0")
+    saved = ResultsStore(context.out_dir).load_selection("al_mp18_small_e_form_s0_xgb_u_seed0")
     assert saved["steps_done"] == 1 and not saved["finished"]
 
     monkeypatch.setattr(active, "step_diagnostics", real)
@@ -222,7 +279,7 @@ def test_interrupted_campaign_resumes_with_identical_results(context: RunContext
     assert (resumed.steps_skipped, resumed.steps_run) == (1, 2)
     pd.testing.assert_frame_equal(_scores(context.out_dir), _scores(uninterrupted.out_dir))
     pd.testing.assert_frame_equal(_diagnostics(context.out_dir), _diagnostics(uninterrupted.out_dir))
-    name = "al_mp18_small_e_form_xgb_u_seed0"
+    name = "al_mp18_small_e_form_s0_xgb_u_seed0"
     assert (ResultsStore(context.out_dir).load_selection(name)
             == ResultsStore(uninterrupted.out_dir).load_selection(name))
 
@@ -266,7 +323,7 @@ def test_a_longer_campaign_continues_a_shorter_one(context: RunContext, tmp_path
     assert (extended.steps_skipped, extended.steps_run) == (1, 2)
     pd.testing.assert_frame_equal(_scores(context.out_dir), _scores(direct.out_dir))
     pd.testing.assert_frame_equal(_diagnostics(context.out_dir), _diagnostics(direct.out_dir))
-    name = "al_mp18_small_e_form_qbc_seed0"
+    name = "al_mp18_small_e_form_s0_qbc_seed0"
     saved = ResultsStore(context.out_dir).load_selection(name)
     assert saved == ResultsStore(direct.out_dir).load_selection(name)
 

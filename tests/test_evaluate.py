@@ -22,8 +22,8 @@ def test_metrics_equal_sklearn() -> None:
 
 def test_fit_and_score_every_set(small_env: Path, tmp_path: Path) -> None:
     data = prepare("mp18_small", "e_form", ood=["newest"], split_dir=tmp_path)
-    assert (tmp_path / "split_mp18_small_e_form.json").exists()
-    assert (tmp_path / "coverage_mp18_small_e_form.csv").exists()
+    assert (tmp_path / "split_mp18_small_e_form_s0.json").exists()
+    assert (tmp_path / "coverage_mp18_small_e_form_s0.csv").exists()
     train = np.arange(0, len(data.pool), 2)
     rows, model = fit_and_score("xgb", data, train, profile="quick", seed=0)
     by_set = {row["eval_set"]: row for row in rows}

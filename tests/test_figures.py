@@ -124,11 +124,12 @@ def test_redundancy_bars_equal_the_csv_values(study: dict[str, Path],
     artists = _artists_by_gid(plot)
     assert set(plot.data["table"]) >= {"elements", "n_elements", "family_size"}
     for (panel, gid, table), bars in plot.data.groupby(["panel", "gid", "table"]):
-        csv = pd.read_csv(study["out"] / "redundancy" / f"mp18_small_e_form_xgb_{table}.csv",
+        csv = pd.read_csv(study["out"] / "redundancy" / f"mp18_small_e_form_s0_xgb_{table}.csv",
                           keep_default_na=False, na_values=[""])
         column = {"elements": "element", "n_elements": "arity", "family_size": "family_size"}[table]
         if table == "family_size":  # drawn in bins of family size: summed counts, enrichment of the sums
-            summary = pd.read_csv(study["out"] / "redundancy" / "mp18_small_e_form_xgb_summary.csv").iloc[0]
+            summary = pd.read_csv(study["out"] / "redundancy"
+                                  / "mp18_small_e_form_s0_xgb_summary.csv").iloc[0]
             expected = {}
             for label in bars["group"]:  # the drawn bins (bins without kept entries are left out)
                 low, high = FAMILY_BINS[label]

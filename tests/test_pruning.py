@@ -21,10 +21,12 @@ import pytest
 from matminer.featurizers.composition import ElementProperty
 from pymatgen.core import Composition, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+from scipy import stats
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import train_test_split
 
+from lessdata import pruning as pruning_module
 from lessdata.models import make_model
 from lessdata.pruning import (
     RULE_CAPPED,
@@ -35,6 +37,7 @@ from lessdata.pruning import (
     PruningResult,
     RoundInfo,
     crystal_system,
+    enrichment_statistics,
     prune,
     pruning_threshold,
     redundancy_composition,
@@ -383,6 +386,75 @@ def test_redundancy_composition_spacegroups() -> None:
         redundancy_composition(ids, formulas, removal_round, spacegroups=[0] * len(ids))
     with pytest.raises(ValueError, match="cannot be parsed"):
         redundancy_composition(ids, ["12$%"] + formulas[1:], removal_round)
+
+
+def _constructed_pool() -> tuple[list[str], list[str], np.ndarray]:
+    """400 entries: 100 removed in round 0, 100 in round 1, 200 never removed (retained at fraction 0.5).
+
+    At fraction 0.5 (round 2) Fe is in 90 of the 200 removed and 10 of the 200 retained entries (strongly
+    enriched among the removed), O in 50 of each (equal shares).  Removal rounds interleave, so that the
+    round-1 retained set (fraction 0.8) gives different counts.
+    """
+    removed = ["FeO"] * 45 + ["FeS"] * 45 + ["LiO"] * 5 + ["NaCl"] * 105
+    retained = ["FeO"] * 5 + ["FeS"] * 5 + ["MgO"] * 45 + ["NaCl"] * 145
+    formulas = removed + retained
+    removal_round = np.array([i % 2 for i in range(200)] + [-1] * 200, dtype=np.int64)
+    return [f"e{i}" for i in range(400)], formulas, removal_round
+
+
+def test_redundancy_significance_constructed() -> None:
+    ids, formulas, removal_round = _constructed_pool()
+    tables = redundancy_composition(ids, formulas, removal_round, fraction=0.5)
+    summary = tables["summary"].iloc[0]
+    assert summary["retained_fraction"] == 0.5 and summary["n_retained"] == 200 and summary["round"] == 2
+    for name in ("elements", "n_elements", "formulas", "family_size"):
+        assert (tables[name]["retained_fraction"] == 0.5).all()  # the requested fraction, in every table
+    elements = tables["elements"].set_index("element")
+    iron, oxygen = elements.loc["Fe"], elements.loc["O"]
+    assert (iron["n_removed"], iron["n_retained"]) == (90, 10)
+    assert iron["enrichment"] == pytest.approx(9.0)
+    assert iron["significant"] and iron["q_value"] < 0.05
+    assert iron["enrichment_ci_low"] > 1 and iron["enrichment_ci_low"] < 9 < iron["enrichment_ci_high"]
+    assert (oxygen["n_removed"], oxygen["n_retained"]) == (50, 50)
+    assert oxygen["enrichment"] == pytest.approx(1.0) and oxygen["p_value"] == pytest.approx(1.0)
+    assert not oxygen["significant"] and oxygen["q_value"] >= 0.05
+    assert oxygen["enrichment_ci_low"] < 1 < oxygen["enrichment_ci_high"]
+
+    # p-values are scipy's Fisher exact test of each group's 2x2 table; q-values BH over the table.
+    for name, column in (("elements", "element"), ("formulas", "reduced_formula"), ("n_elements", "arity")):
+        table = tables[name]
+        for row in table.itertuples():
+            two_by_two = [[row.n_removed, row.n_retained], [200 - row.n_removed, 200 - row.n_retained]]
+            assert row.p_value == pytest.approx(stats.fisher_exact(two_by_two).pvalue, rel=1e-12), \
+                getattr(row, column)
+        np.testing.assert_allclose(table["q_value"], stats.false_discovery_control(table["p_value"]))
+        np.testing.assert_array_equal(table["significant"], table["q_value"] < 0.05)
+
+    # Another fraction compares another retained set (round 1: 300 kept).
+    at_80 = redundancy_composition(ids, formulas, removal_round, fraction=0.8)
+    assert at_80["summary"].iloc[0]["n_retained"] == 300
+    assert (at_80["elements"]["retained_fraction"] == 0.8).all()
+    assert at_80["elements"].set_index("element").loc["Fe", "n_removed"] == 45
+
+
+def test_enrichment_statistics_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    tested = enrichment_statistics([0, 30, 10], [20, 0, 10], 100, 100)
+    assert tested.loc[0, "enrichment_ci_low"] == 0 and np.isfinite(tested.loc[0, "enrichment_ci_high"])
+    assert tested.loc[1, "enrichment_ci_high"] == np.inf and tested.loc[1, "enrichment_ci_low"] > 1
+    # Katz interval of a ratio of proportions: exp(log r +- 1.96 sqrt(1/a - 1/A + 1/b - 1/B)).
+    half = 1.959963984540054 * math.sqrt(1 / 10 - 1 / 100 + 1 / 10 - 1 / 100)
+    assert tested.loc[2, "enrichment_ci_low"] == pytest.approx(math.exp(-half))
+    assert tested.loc[2, "enrichment_ci_high"] == pytest.approx(math.exp(half))
+    nothing_removed = enrichment_statistics([0, 0], [5, 95], 0, 100)
+    assert (nothing_removed["p_value"] == 1).all() and not nothing_removed["significant"].any()
+    assert nothing_removed["enrichment_ci_low"].isna().all()
+    with pytest.raises(ValueError, match="between 0"):
+        enrichment_statistics([101], [0], 100, 100)
+    # The BH fallback for scipy < 1.11 gives scipy's q-values.
+    p_values = [0.001, 0.04, 0.03, 0.5, 0.2, 0.04]
+    expected = stats.false_discovery_control(p_values)
+    monkeypatch.delattr(stats, "false_discovery_control")
+    np.testing.assert_allclose(pruning_module._benjamini_hochberg(np.array(p_values)), expected)
 
 
 def test_retained_mask_matches_result(reference: PruningResult) -> None:

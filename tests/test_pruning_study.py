@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -10,8 +11,13 @@ import pytest
 from lessdata import pruning
 from lessdata.cli import run_main
 from lessdata.pruning import PruningResult
-from lessdata.pruning_study import prune_data_main, selection_name
-from lessdata.runner import ResultsStore
+from lessdata.pruning_study import (
+    REDUNDANCY_FALLBACK_FRACTION,
+    prune_data_main,
+    redundancy_fraction,
+    selection_name,
+)
+from lessdata.runner import ResultsStore, summarize
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +37,7 @@ def test_prune_data_end_to_end(pruned: Path) -> None:
     name = selection_name("mp18_small", "e_form", "xgb")
     selection = store.load_selection(name)
     result = PruningResult.load(store.selections_dir / f"{name}.npz")
-    split = pd.read_json(pruned / "split_mp18_small_e_form.json", typ="series")
+    split = pd.read_json(pruned / "split_mp18_small_e_form_s0.json", typ="series")
     pool_ids = split["pool"]["ids"]
     assert sorted(selection["ids"]) == sorted(pool_ids)  # an ordering of the whole pool
     assert selection["round_sizes"] == result.round_sizes.tolist()
@@ -46,14 +52,32 @@ def test_prune_data_end_to_end(pruned: Path) -> None:
     assert set(prune_rows["train_size"]) <= set(result.round_sizes.tolist())
     assert {"id_test", "unused", "ood_newest"} <= set(prune_rows["eval_set"])
 
-    exported = pd.read_csv(pruned / "pruned_mp18_small_e_form_xgb_0.5.csv")
+    exported = pd.read_csv(pruned / "pruned_mp18_small_e_form_s0_xgb_0.5.csv")
     positions = result.retained_at(0.5)
     assert list(exported["id"]) == [pool_ids[i] for i in positions]
     assert exported.shape[1] == 3 + 145
 
-    elements = pd.read_csv(pruned / "redundancy" / "mp18_small_e_form_xgb_elements.csv")
+    elements = pd.read_csv(pruned / "redundancy" / "mp18_small_e_form_s0_xgb_elements.csv")
     assert (elements["n_removed"] + elements["n_retained"] == elements["n_total"]).all()
     assert (pruned / "summary.csv").exists()
+
+
+def test_redundancy_at_within_10pct_point(pruned: Path) -> None:
+    """The tables compare at the guide's within-10 % point of its evaluated pruned curve (or the fallback)."""
+    store = ResultsStore(pruned)
+    name = next(path.stem for path in store.selections_dir.glob("prune_mp18_small_e_form_*xgb.npz"))
+    result = PruningResult.load(store.selections_dir / f"{name}.npz")
+    row = summarize(store.read()).query("method == 'prune' and selector == 'xgb' and model == 'xgb'").iloc[0]
+    within = row["frac_within_10pct"]
+    expected = within if pd.notna(within) and within < 1 else max(REDUNDANCY_FALLBACK_FRACTION,
+                                                                   result.final_fraction)
+    summary = pd.read_csv(pruned / "redundancy" / "mp18_small_e_form_s0_xgb_summary.csv").iloc[0]
+    assert summary["retained_fraction"] == pytest.approx(expected, abs=0.5 / result.n_pool)
+    assert summary["n_retained"] == len(result.retained_at(summary["retained_fraction"]))
+    elements = pd.read_csv(pruned / "redundancy" / "mp18_small_e_form_s0_xgb_elements.csv")
+    assert (elements["retained_fraction"] == summary["retained_fraction"]).all()
+    assert {"p_value", "q_value", "enrichment_ci_low", "enrichment_ci_high", "significant"} <= set(elements)
+    assert (elements["significant"] == (elements["q_value"] < 0.05)).all()
 
 
 def test_rerun_does_no_fit(pruned: Path, small_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,3 +105,23 @@ def test_bad_export_fraction(small_env: Path, tmp_path: Path, capsys) -> None:
     assert run_main(prune_data_main, ["--dataset", "mp18_small", "--export", "1.5", "--out",
                                       str(tmp_path)]) == 2
     assert "outside (0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "1.5"])
+def test_bad_redundancy_fraction(tmp_path: Path, capsys, value: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(prune_data_main, ["--dataset", "mp18_small", "--redundancy-fraction", value, "--out",
+                                   str(tmp_path)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "--redundancy-fraction" in error and "outside (0, 1]" in error
+
+
+def test_redundancy_fraction_fallback_without_scores(tmp_path: Path) -> None:
+    data = SimpleNamespace(dataset=SimpleNamespace(name="mp18_small", target="e_form"),
+                           split=SimpleNamespace(label="s0"))
+    result = SimpleNamespace(final_fraction=0.1, n_pool=1000)
+    fraction, source = redundancy_fraction(tmp_path, data, result, "xgb")
+    assert fraction == REDUNDANCY_FALLBACK_FRACTION and "fallback" in source
+    result.final_fraction = 0.45  # pruning stopped above the fallback: compare at its final set
+    assert redundancy_fraction(tmp_path, data, result, "xgb")[0] == 0.45

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -37,7 +38,9 @@ def test_random_baseline_rows_and_summary(serial_run: Path) -> None:
     assert (scores["method"] == "random").all() and (scores["selector"] == "").all()
     summary = pd.read_csv(serial_run / "summary.csv")
     assert set(summary["model"]) == {"xgb", "rf"}
-    assert (summary["frac_within_10pct"] <= 1.0).all()
+    assert {"full_rmse_lo", "full_rmse_hi", "within10_rmse", "within10_mae"} <= set(summary.columns)
+    assert (summary["full_rmse_lo"] <= summary["full_rmse"]).all()
+    assert (summary["full_rmse"] <= summary["full_rmse_hi"]).all()
     assert list((serial_run / "manifests").glob("random_baseline_*.json"))
 
 
@@ -116,3 +119,61 @@ def test_fraction_outside_unit_interval(small_env: Path, tmp_path: Path, capsys,
         random_baseline_main(args)
     assert caught.value.code == 2
     assert "outside (0, 1]" in capsys.readouterr().err
+
+
+def test_predictions_are_stored_and_reproduce_the_scores(serial_run: Path) -> None:
+    """Every cell's ID-test predictions are kept, so intervals need no refit; they give its RMSE back."""
+    store = ResultsStore(serial_run)
+    keys, vectors = store.predictions.read("id_test")
+    scores = store.read()
+    id_rows = scores[scores["eval_set"] == "id_test"]
+    assert len(keys) == len(id_rows) == 12
+    truth = store.predictions.truth("mp18_small", "e_form", "s0")
+    assert set(truth) == {"id_test", "ood_newest"}
+    for position in range(len(keys)):
+        key = keys.iloc[position]
+        row = id_rows[(id_rows["model"] == key["model"]) & (id_rows["seed"] == key["seed"])
+                      & (id_rows["train_size"] == key["train_size"])].iloc[0]
+        rmse = float(np.sqrt(np.mean((vectors[position] - truth["id_test"]) ** 2)))
+        assert rmse == pytest.approx(row["rmse"], rel=1e-5)
+
+
+def test_a_folder_refuses_rows_of_another_profile(serial_run: Path, capsys: pytest.CaptureFixture) -> None:
+    """quick rows and paper rows never mix: the second profile is refused with a clear message."""
+    before = _scores(serial_run)
+    assert run_main(random_baseline_main, [*ARGS, "--out", str(serial_run), "--profile", "paper"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(before, _scores(serial_run))  # nothing was added or replaced
+
+
+def test_settings_hash_follows_every_hyperparameter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from lessdata import config
+
+    quick = config.study_settings("quick")
+    assert quick != config.study_settings("paper")
+    monkeypatch.setitem(config.RF_PARAMS, "max_features", 0.5)
+    assert config.study_settings("quick") != quick
+    store = ResultsStore(tmp_path / "study")
+    store.claim(quick)
+    store.claim(quick)  # the same settings again: fine
+    with pytest.raises(runner.SettingsMismatchError, match="settings_sha256"):
+        store.claim(config.study_settings("quick"))
+
+
+def test_ood_none_and_given_test_ids(small_env: Path, tmp_path: Path) -> None:
+    """--ood none runs on the whole table; --id-test-ids reuses a hold-out; --split-seeds repeats it."""
+    out = tmp_path / "whole"
+    base = ["--dataset", "mp18_small", "--target", "e_form", "--models", "xgb", "--fractions", "0.1",
+            "--seeds", "1", "--no-progress", "--ood", "none", "--out", str(out)]
+    assert run_main(random_baseline_main, [*base, "--split-seeds", "0,1"]) == 0
+    scores = ResultsStore(out).read()
+    assert set(scores["split"]) == {"s0", "s1"} and set(scores["eval_set"]) == {"id_test", "unused"}
+    test_ids = experiment_data(RunContext(str(out), ood=()), "mp18_small", "e_form").test.ids
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("\n".join(test_ids[:100]))
+    assert run_main(random_baseline_main, [*base, "--id-test-ids", str(id_file)]) == 0
+    scores = ResultsStore(out).read()
+    given = scores[~scores["split"].isin(["s0", "s1"])]
+    assert given["split"].str.startswith("ids-").all()
+    assert set(given.loc[given["eval_set"] == "id_test", "n_eval"]) == {100}
+    assert run_main(random_baseline_main, [*base, "--id-test-ids", str(id_file), "--split-seeds", "1"]) == 2

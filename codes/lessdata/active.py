@@ -27,8 +27,12 @@ true errors), never to re-select.  The built-in strategies (:data:`STRATEGIES`):
 ``xgb_u``
     Largest instance-based uncertainty of gradient-boosted trees (IBUG; Brophy & Lowd, "Instance-Based
     Uncertainty Estimation for Gradient-Boosted Regression Trees", NeurIPS 2022) from
-    :class:`lessdata.ibug.IBUGRegressor` wrapping an ``xgb_ibug`` model: the only strategy that needs a
-    third fit per step.
+    :class:`lessdata.ibug.IBUGRegressor` wrapping an ``xgb_ibug`` model, called as the authors did
+    (``config.IBUG_PARAMS``: k = 100 fixed, no calibration, all selected rows as neighbours): the only
+    strategies that need a third fit per step.
+``xgb_u_tuned``
+    The same ranking with our tuned IBUG (``config.IBUG_TUNED_PARAMS``): k chosen and the scale
+    calibrated on a seeded hold-out of the selected rows.  Its rows share the ``xgb_ibug`` selector.
 
 Every strategy starts from the same initial set (the first ``size_of(init_frac, n_pool)`` rows of the
 seeded permutation, rounded as the random baseline rounds its sizes), so the curves differ only by what
@@ -50,7 +54,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +68,17 @@ from lessdata import io as lio
 from lessdata.evaluate import ExperimentData, fit_and_score
 from lessdata.ibug import IBUGRegressor, gaussian_nll
 from lessdata.models import make_model, threads_per_worker
-from lessdata.runner import Cell, ResultsStore, RunContext, experiment_data, map_tasks, size_of
+from lessdata.runner import (
+    Cell,
+    ResultsStore,
+    RunContext,
+    experiment_data,
+    map_tasks,
+    pool_permutation,
+    size_of,
+    split_seed_of,
+)
+from lessdata.store import DEFAULT_SPLIT
 
 #: Signature shared by every query strategy (see the module docstring).
 QueryStrategy = Callable[[dict[str, Any], np.ndarray, int, np.random.Generator],
@@ -212,8 +226,9 @@ def xgb_uncertainty_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: i
     """XGB-U: the rows with the largest IBUG scale (Brophy & Lowd 2022).
 
     ``models["xgb_ibug"]`` is a fitted :class:`~lessdata.ibug.IBUGRegressor` around an ``xgb_ibug``
-    model trained on the selected set; its scale is the (calibrated) spread of the targets of the
-    training rows that share the most leaves with each candidate.
+    model trained on the selected set; its scale is the spread of the targets of the ``k`` training rows
+    that share the most leaves with each candidate (``xgb_u``: k = 100, raw; ``xgb_u_tuned``: tuned k,
+    calibrated scale).  Both strategies use this function; they differ in how the model was fitted.
     """
     _check_request(X_unlabelled, n)
     _, scale = models["xgb_ibug"].pred_dist(X_unlabelled)
@@ -228,6 +243,7 @@ STRATEGIES: dict[str, QueryStrategy] = {
     "rf_u": rf_uncertainty_query,
     "rf_u_std": rf_std_query,
     "xgb_u": xgb_uncertainty_query,
+    "xgb_u_tuned": xgb_uncertainty_query,
 }
 
 #: Models each strategy reads; their names joined by "+" are the ``selector`` of its rows.  ``xgb`` and
@@ -238,7 +254,12 @@ STRATEGY_MODELS: dict[str, tuple[str, ...]] = {
     "rf_u": ("rf",),
     "rf_u_std": ("rf",),
     "xgb_u": ("xgb_ibug",),
+    "xgb_u_tuned": ("xgb_ibug",),
 }
+
+#: IBUGRegressor settings of the strategies that wrap ``xgb_ibug`` in IBUG (see :mod:`lessdata.config`).
+IBUG_SETTINGS: dict[str, dict[str, Any]] = {"xgb_u": config.IBUG_PARAMS,
+                                             "xgb_u_tuned": config.IBUG_TUNED_PARAMS}
 
 #: Gaussian predictive distribution (loc, scale) of the uncertainty strategies, for the calibration
 #: diagnostic on the ID test set.
@@ -246,10 +267,11 @@ PREDICTIVE_DISTRIBUTIONS: dict[str, Callable[[dict[str, Any], np.ndarray], tuple
     "rf_u": lambda models, X: forest_distribution(models["rf"], X, "percentile"),
     "rf_u_std": lambda models, X: forest_distribution(models["rf"], X, "std"),
     "xgb_u": lambda models, X: models["xgb_ibug"].pred_dist(X),
+    "xgb_u_tuned": lambda models, X: models["xgb_ibug"].pred_dist(X),
 }
 
 #: Rough relative cost of one campaign, to start the longest first.
-_COST_RANK = {"xgb_u": 0, "rf_u": 1, "rf_u_std": 1, "qbc": 2, "random": 3}
+_COST_RANK = {"xgb_u": 0, "xgb_u_tuned": 0, "rf_u": 1, "rf_u_std": 1, "qbc": 2, "random": 3}
 
 
 def selector_of(strategy: str) -> str:
@@ -303,6 +325,7 @@ class Campaign:
     init_frac: float = 0.01
     step_frac: float = 0.01
     stop_frac: float = 0.5
+    split: str = DEFAULT_SPLIT
 
     def __post_init__(self) -> None:
         check_strategies([self.strategy])
@@ -317,7 +340,7 @@ class Campaign:
     @property
     def name(self) -> str:
         """Name of the campaign's selection (and checkpoint) in ``OUT/selections/``."""
-        return f"al_{self.dataset}_{self.target}_{self.strategy}_seed{self.seed}"
+        return f"al_{self.dataset}_{self.target}_{self.split}_{self.strategy}_seed{self.seed}"
 
     @property
     def selector(self) -> str:
@@ -340,19 +363,19 @@ class Campaign:
     def cell(self, model: str, step: int, plan: CampaignPlan) -> Cell:
         """The results-table cell of ``model`` evaluated at ``step`` (its key identifies the rows)."""
         return Cell(self.dataset, self.target, self.strategy, self.selector, model, self.seed,
-                    plan.fractions[step], plan.sizes[step], self.name)
+                    plan.fractions[step], plan.sizes[step], self.name, split=self.split)
 
 
 def campaigns_for(dataset: str, target: str, strategies: Sequence[str], seeds: Sequence[int], *,
                   profile: str = "quick", init_frac: float | None = None, step_frac: float | None = None,
-                  stop_frac: float | None = None) -> list[Campaign]:
-    """Campaigns of strategies x seeds with the profile's AL fractions (unless overridden)."""
+                  stop_frac: float | None = None, split: str = DEFAULT_SPLIT) -> list[Campaign]:
+    """Campaigns of strategies x seeds on one ID split with the profile's AL fractions (or the given)."""
     check_strategies(strategies)
     settings = config.profile(profile)["al"]
     init = settings["init_frac"] if init_frac is None else init_frac
     step = settings["step_frac"] if step_frac is None else step_frac
     stop = settings["stop_frac"] if stop_frac is None else stop_frac
-    return [Campaign(dataset, target, strategy, int(seed), float(init), float(step), float(stop))
+    return [Campaign(dataset, target, strategy, int(seed), float(init), float(step), float(stop), split)
             for strategy in strategies for seed in seeds]
 
 
@@ -366,7 +389,7 @@ class DiagnosticsTable:
     atomically, so parallel campaigns never lose each other's rows and a redone step replaces its row.
     """
 
-    KEY = ["dataset", "target", "strategy", "seed", "step"]
+    KEY = ["dataset", "target", "split", "strategy", "seed", "step"]
 
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
@@ -383,9 +406,10 @@ class DiagnosticsTable:
 
     @staticmethod
     def _keys(frame: pd.DataFrame) -> list[tuple]:
+        split = frame["split"] if "split" in frame else pd.Series(DEFAULT_SPLIT, index=frame.index)
         return list(zip(frame["dataset"].astype(str), frame["target"].astype(str),
-                        frame["strategy"].astype(str), frame["seed"].astype(int),
-                        frame["step"].astype(int), strict=True))
+                        split.fillna(DEFAULT_SPLIT).astype(str), frame["strategy"].astype(str),
+                        frame["seed"].astype(int), frame["step"].astype(int), strict=True))
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         """Add rows, replacing rows with the same key, and rewrite the table atomically (sorted)."""
@@ -438,11 +462,13 @@ class _PredictOnce:
 
 
 def _query_model(name: str, data: ExperimentData, selected: np.ndarray, seed: int,
-                 context: RunContext) -> Any:
+                 context: RunContext, ibug_settings: dict[str, Any] | None = None) -> Any:
     """Fit a model that only a strategy needs (not evaluated): ``xgb_ibug`` wrapped in IBUG.
 
-    IBUG tunes ``k`` and its calibration on a seeded hold-out of the selected rows (no labels outside
-    the selected set are used, as in a real campaign).
+    ``ibug_settings`` are the strategy's :class:`~lessdata.ibug.IBUGRegressor` keywords (default the
+    authors' :data:`lessdata.config.IBUG_PARAMS`: k = 100 on all selected rows, uncalibrated); with
+    the tuned settings, ``k`` and the calibration are chosen on a seeded hold-out of the selected rows.
+    Either way no label outside the selected set is used, as in a real campaign.
     """
     if name != "xgb_ibug":
         raise ValueError(f"no recipe to fit query model {name!r}")
@@ -450,7 +476,8 @@ def _query_model(name: str, data: ExperimentData, selected: np.ndarray, seed: in
     booster = make_model("xgb_ibug", profile=context.profile, n_threads=context.n_threads,
                          random_state=seed, device=context.device)
     booster.fit(X, y)
-    return IBUGRegressor(booster, random_state=seed).fit(X, y)
+    settings = config.IBUG_PARAMS if ibug_settings is None else ibug_settings
+    return IBUGRegressor(booster, **settings, random_state=seed).fit(X, y)
 
 
 def _spearman(scores: np.ndarray, errors: np.ndarray) -> float:
@@ -514,7 +541,7 @@ def _checkpoint_info(campaign: Campaign, plan: CampaignPlan, context: RunContext
 
 
 def _initial_rows(campaign: Campaign, plan: CampaignPlan, n_pool: int) -> np.ndarray:
-    return np.random.default_rng(campaign.seed).permutation(n_pool)[: plan.sizes[0]]
+    return pool_permutation(campaign.seed, n_pool)[: plan.sizes[0]]
 
 
 def resume_point(campaign: Campaign, plan: CampaignPlan, info: dict[str, Any], data: ExperimentData,
@@ -552,8 +579,8 @@ def resume_point(campaign: Campaign, plan: CampaignPlan, info: dict[str, Any], d
     score_keys, diagnostic_keys = store.done_keys(), diagnostics.done_keys()
     for step in range(steps_done):
         cells_done = all(campaign.cell(model, step, plan).key() in score_keys for model in EVALUATED_MODELS)
-        if not cells_done or (campaign.dataset, campaign.target, campaign.strategy, campaign.seed,
-                              step) not in diagnostic_keys:
+        if not cells_done or (campaign.dataset, campaign.target, campaign.split, campaign.strategy,
+                              campaign.seed, step) not in diagnostic_keys:
             steps_done = step
             break
     if steps_done == 0:
@@ -582,7 +609,7 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
     """
     started = time.perf_counter()
     os.environ["LESSDATA_DATA_DIR"] = context.data_dir  # workers read datasets from the run's folder
-    data = experiment_data(context, campaign.dataset, campaign.target)
+    data = experiment_data(context, campaign.dataset, campaign.target, split_seed_of(campaign.split))
     store, diagnostics = ResultsStore(context.out_dir), DiagnosticsTable(context.out_dir)
     n_pool = len(data.pool)
     plan = campaign.plan(n_pool)
@@ -591,7 +618,7 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
     report = CampaignReport(campaign.name, campaign.strategy, campaign.seed, len(plan),
                             steps_skipped=first_step)
     strategy = STRATEGIES[campaign.strategy]
-    order = np.random.default_rng(campaign.seed).permutation(n_pool)
+    order = pool_permutation(campaign.seed, n_pool)
     is_selected = np.zeros(n_pool, dtype=bool)
     is_selected[selected] = True
     for step in range(first_step, len(plan)):
@@ -604,8 +631,7 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
             scored, fitted[model_name] = fit_and_score(model_name, data, selected, profile=context.profile,
                                                        seed=campaign.seed, n_threads=context.n_threads,
                                                        device=context.device)
-            fields = {k: v for k, v in asdict(cell).items() if k != "selection"}
-            rows += [{**fields, **row, "profile": context.profile} for row in scored]
+            rows += [{**cell.fields(), **row, "profile": context.profile} for row in scored]
             timing["fit_seconds"] = timing.get("fit_seconds", 0.0) + float(scored[0]["fit_seconds"])
         timing["eval_predict_seconds"] = sum(float(row["predict_seconds"]) for row in rows)
         mark = time.perf_counter()
@@ -619,7 +645,8 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
         query_started = time.perf_counter()
         for name in STRATEGY_MODELS[campaign.strategy]:
             if name not in models:
-                models[name] = _query_model(name, data, selected, campaign.seed, context)
+                models[name] = _query_model(name, data, selected, campaign.seed, context,
+                                            IBUG_SETTINGS.get(campaign.strategy))
         timing["query_fit_seconds"] = time.perf_counter() - query_started
         n_new = plan.batch(step)
         chosen, scores = strategy(models, X_candidates, n_new, np.random.default_rng([campaign.seed, step]))
@@ -641,8 +668,9 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
         timing["step_seconds"] = time.perf_counter() - step_started  # the checkpoint's time is added below
         mark = time.perf_counter()
         diagnostics.add([{"dataset": campaign.dataset, "target": campaign.target,
-                          "strategy": campaign.strategy, "selector": campaign.selector,
-                          "seed": campaign.seed, "step": step, "train_frac": plan.fractions[step],
+                          "split": campaign.split, "strategy": campaign.strategy,
+                          "selector": campaign.selector, "seed": campaign.seed, "step": step,
+                          "train_frac": plan.fractions[step],
                           "train_size": plan.sizes[step], "n_unlabelled": len(candidates),
                           "batch_size": n_new, **diagnostic, "profile": context.profile,
                           **{k: round(v, 4) for k, v in timing.items() if k.endswith("seconds")}}])
@@ -676,7 +704,7 @@ class ALRunReport:
 
 def campaign_finished(campaign: Campaign, context: RunContext) -> bool:
     """True when every step of a campaign has its rows and checkpoint in the results folder."""
-    data = experiment_data(context, campaign.dataset, campaign.target)
+    data = experiment_data(context, campaign.dataset, campaign.target, split_seed_of(campaign.split))
     plan = campaign.plan(len(data.pool))
     store, diagnostics = ResultsStore(context.out_dir), DiagnosticsTable(context.out_dir)
     info = _checkpoint_info(campaign, plan, context, data)

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 from lessdata import config
 from lessdata.runner import Cell, size_of
+from lessdata.store import DEFAULT_SPLIT
 
 
 def random_cells(dataset: str, target: str, models: Sequence[str], n_pool: int, *,
                  profile: str = "quick", fractions: Sequence[float] | None = None,
-                 seeds: int | Sequence[int] | None = None) -> list[Cell]:
+                 seeds: int | Sequence[int] | None = None, split: str = DEFAULT_SPLIT) -> list[Cell]:
     """Cells of the random baseline.
 
     Args:
@@ -25,6 +26,7 @@ def random_cells(dataset: str, target: str, models: Sequence[str], n_pool: int, 
         profile: ``quick`` or ``paper`` (size grid and seeds per model).
         fractions: override the profile's size grid (each in (0, 1]).
         seeds: number of seeds, or explicit seeds (default: the profile's count per model).
+        split: label of the ID hold-out split the pool belongs to.
 
     Raises:
         ValueError: a fraction outside (0, 1].
@@ -36,10 +38,12 @@ def random_cells(dataset: str, target: str, models: Sequence[str], n_pool: int, 
             raise ValueError(f"training fraction {fraction} is outside (0, 1]")
     cells = []
     for model in models:
-        model_seeds = seeds if seeds is not None else settings["seeds"].get(model, 1)
+        base_model = config.MODEL_VARIANT_OF.get(model, model)  # alignn_es: as many seeds as alignn
+        model_seeds = seeds if seeds is not None else settings["seeds"].get(model, settings["seeds"].get(
+            base_model, 1))
         seed_list = list(range(model_seeds)) if isinstance(model_seeds, int) else list(model_seeds)
         for seed in seed_list:
             for fraction in grid:
                 cells.append(Cell(dataset, target, "random", "", model, seed, float(fraction),
-                                  size_of(fraction, n_pool)))
+                                  size_of(fraction, n_pool), split=split))
     return cells

@@ -17,8 +17,10 @@ import pandas as pd
 
 from lessdata import active, config
 from lessdata import io as lio
+from lessdata.analysis import interval_summary
 from lessdata.baseline import random_cells
 from lessdata.datasets import DatasetError, all_specs, load_dataset, register_user_dataset, resolve
+from lessdata.evaluate import ExperimentData
 from lessdata.models import MODELS
 from lessdata.runner import ResultsStore, RunContext, experiment_data, manifest_data, run_cells, summarize
 
@@ -57,20 +59,60 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default=None,
                         help="dask.distributed scheduler address (tcp://host:8786) to run cells on a "
                              "cluster; workers must see the same data/ and --out folders")
-    parser.add_argument("--ood", type=comma_list, default=None,
-                        help="OOD sets, e.g. newest=0.1,element=Li+Co,cluster=10,target=0.05,version "
-                             "(default: version for paper snapshots, newest for sequential ids)")
+    parser.add_argument("--ood", type=ood_list, default=None,
+                        help="OOD sets, e.g. newest=0.1,element=Li+Co,cluster=10,target=0.05,version, or "
+                             "none (the whole table is pool + ID test, as in the study's MP18); default: "
+                             "version for paper snapshots with a later one, newest for Materials Project "
+                             "ids (mp-N), else none")
+    parser.add_argument("--id-test-ids", type=Path, default=None, metavar="FILE",
+                        help="use these entries (one id per line) as the ID test set instead of a random "
+                             "10 %% hold-out, e.g. data/mp18_comp_authors_test_ids.txt (the authors' split)")
+    parser.add_argument("--split-seeds", type=seed_list, default=None, metavar="S1,S2",
+                        help="seeds of repeated random 90/10 ID hold-out splits (default: 0); every method "
+                             "reruns per split and the report folds the split spread into its intervals")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
                         help="XGBoost/ALIGNN device (default: cpu; cuda falls back to cpu with a warning)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def ood_list(text: str) -> list[str]:
+    """Parse ``--ood``: OOD splitter specs, or ``none`` for no OOD set (an empty list)."""
+    specs = comma_list(text)
+    if [spec.lower() for spec in specs] == ["none"]:
+        return []
+    if any(spec.lower() == "none" for spec in specs):
+        raise argparse.ArgumentTypeError("--ood none cannot be combined with other OOD sets")
+    return specs
+
+
 def context_from(args: argparse.Namespace, n_threads: int = 1) -> RunContext:
-    """RunContext from parsed experiment arguments."""
+    """RunContext from parsed experiment arguments; claims the results folder for these settings.
+
+    Raises:
+        SettingsMismatchError: ``--out`` holds results of another profile or other hyperparameters.
+    """
     if args.n_jobs < 1:
         raise ValueError("--n-jobs must be at least 1")
-    return RunContext(str(args.out), args.profile, tuple(args.ood) if args.ood else None, args.device,
-                      n_threads)
+    id_test_ids = getattr(args, "id_test_ids", None)
+    split_seeds = tuple(getattr(args, "split_seeds", None) or (config.ID_SPLIT_SEED,))
+    if id_test_ids is not None and getattr(args, "split_seeds", None):
+        raise ValueError("--id-test-ids fixes the ID test set; it cannot be combined with --split-seeds "
+                         "(run the random splits as a second command into the same --out)")
+    context = RunContext(str(args.out), args.profile, None if args.ood is None else tuple(args.ood),
+                         args.device, n_threads, split_seeds=split_seeds,
+                         id_test_ids=None if id_test_ids is None else str(id_test_ids))
+    ResultsStore(args.out).claim(config.study_settings(args.profile))
+    return context
+
+
+def split_data(context: RunContext, dataset: str, target: str) -> list[ExperimentData]:
+    """The prepared data of every ID hold-out split of a run (one, or one per ``--split-seeds``)."""
+    seeds = (config.ID_SPLIT_SEED,) if context.id_test_ids else context.split_seeds
+    prepared = [experiment_data(context, dataset, target, seed) for seed in seeds]
+    print(prepared[0].dataset.summary())
+    for data in prepared:
+        print(data.split.summary())
+    return prepared
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
@@ -202,13 +244,14 @@ def random_baseline_main(argv: Sequence[str] | None = None) -> int:
         raise ValueError("--seeds must be at least 1")
     context = context_from(args)
     started = time.perf_counter()
-    data = experiment_data(context, args.dataset, args.target)
+    splits = split_data(context, args.dataset, args.target)
+    data = splits[0]
     if "alignn" in args.models and not data.dataset.has_structures:
         data.pool.model_input("alignn")  # raises the clear composition-only error
-    print(data.dataset.summary())
-    print(data.split.summary())
-    cells = random_cells(data.dataset.name, args.target, args.models, len(data.pool), profile=args.profile,
-                         fractions=args.fractions, seeds=args.seeds)
+    cells = [cell for prepared in splits
+             for cell in random_cells(data.dataset.name, args.target, args.models, len(prepared.pool),
+                                      profile=args.profile, fractions=args.fractions, seeds=args.seeds,
+                                      split=prepared.split.label)]
     report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
                        progress=not args.no_progress, description="random baseline")
     store = ResultsStore(args.out)
@@ -223,12 +266,22 @@ def random_baseline_main(argv: Sequence[str] | None = None) -> int:
 
 
 def write_summary(store: ResultsStore) -> pd.DataFrame:
-    """Print the redundancy summary of everything in the store and save it as OUT/summary.csv."""
+    """Print the redundancy summary of everything in the store; save it with intervals as OUT/summary.csv.
+
+    ``summary.csv`` holds the headline numbers with 95 % paired-bootstrap intervals
+    (:func:`lessdata.analysis.interval_summary`); the printout adds the point summary at 5/10/20 %.
+    """
     summary = summarize(store.read())
-    lio.write_csv(store.out_dir / "summary.csv", summary)
     print("\nredundancy summary (ID test RMSE; smallest training fraction within 5/10/20 % of full data):")
     print_table(summary)
-    return summary
+    intervals = interval_summary(store.out_dir)
+    if len(intervals):
+        lio.write_csv(store.layout.summary, intervals)
+        shown = intervals[["dataset", "target", "model", "curve", "full_rmse", "within10_rmse",
+                           "within10_rmse_lo", "within10_rmse_hi", "within10_mae"]]
+        print("\nwith 95 % paired-bootstrap intervals (all columns in summary.csv):")
+        print_table(shown)
+    return intervals
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,7 +303,10 @@ def run_al_parser() -> argparse.ArgumentParser:
                      "qbc": "largest |RF - XGB| prediction (query by committee, the step's two models)",
                      "rf_u": "widest 5-95 % interval of the RF's per-tree predictions (the paper)",
                      "rf_u_std": "largest standard deviation of the RF's per-tree predictions",
-                     "xgb_u": "largest IBUG scale of an xgb_ibug model (Brophy & Lowd 2022)"}
+                     "xgb_u": "largest IBUG scale of an xgb_ibug model, the paper's IBUG: k = 100, "
+                              "uncalibrated (Brophy & Lowd 2022)",
+                     "xgb_u_tuned": "xgb_u with our tuned IBUG: k and a scale calibration chosen on a "
+                                    "hold-out of the selected rows"}
     parser = argparse.ArgumentParser(
         prog="run_al.py",
         description="Active learning (Li et al. 2023): from a random init fraction of the pool, each step "
@@ -261,7 +317,7 @@ def run_al_parser() -> argparse.ArgumentParser:
                     "rho of scores vs true errors, batch vs pool error, calibration) to "
                     "OUT/al_diagnostics.csv. A rerun skips finished campaigns and continues interrupted "
                     "ones at their first unfinished step.",
-        epilog="strategies:\n" + "\n".join(f"  {name:9s} {strategy_help.get(name, '')}"
+        epilog="strategies:\n" + "\n".join(f"  {name:11s} {strategy_help.get(name, '')}"
                                             for name in active.STRATEGIES)
                + "\n\nexample:\n  python codes/run_al.py --dataset mp18_comp --target e_form "
                  "--strategies random,qbc,rf_u,xgb_u --seeds 0,1,2 --profile quick --n-jobs 2 "
@@ -294,15 +350,16 @@ def run_al_main(argv: Sequence[str] | None = None) -> int:
     active.check_strategies(args.strategies)
     context = context_from(args)
     started = time.perf_counter()
-    data = experiment_data(context, args.dataset, args.target)
-    print(data.dataset.summary())
-    print(data.split.summary())
+    splits = split_data(context, args.dataset, args.target)
+    data = splits[0]
     seeds = args.seeds
     if seeds is None:
         seeds = list(range(config.profile(args.profile)["seeds"]["xgb"]))
-    campaigns = active.campaigns_for(data.dataset.name, args.target, args.strategies, seeds,
-                                     profile=args.profile, init_frac=args.init_frac,
-                                     step_frac=args.step_frac, stop_frac=args.stop_frac)
+    campaigns = [campaign for prepared in splits
+                 for campaign in active.campaigns_for(data.dataset.name, args.target, args.strategies, seeds,
+                                                      profile=args.profile, init_frac=args.init_frac,
+                                                      step_frac=args.step_frac, stop_frac=args.stop_frac,
+                                                      split=prepared.split.label)]
     plan = campaigns[0].plan(len(data.pool))  # refuses a step too small for the pool before any work
     print(f"{len(campaigns)} campaigns ({', '.join(args.strategies)} x seeds {seeds}); {len(plan)} steps "
           f"at {plan.fractions[0]:g}..{plan.fractions[-1]:g} of the pool "
@@ -313,8 +370,10 @@ def run_al_main(argv: Sequence[str] | None = None) -> int:
           f"finished; wall {report.wall_seconds:.1f} s, fits {report.fit_seconds:.1f} s")
     reference = None
     if args.full_reference:
-        cells = random_cells(data.dataset.name, args.target, ["xgb", "rf"], len(data.pool),
-                             profile=args.profile, fractions=[1.0], seeds=seeds)
+        cells = [cell for prepared in splits
+                 for cell in random_cells(data.dataset.name, args.target, ["xgb", "rf"], len(prepared.pool),
+                                          profile=args.profile, fractions=[1.0], seeds=seeds,
+                                          split=prepared.split.label)]
         reference = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
                               progress=not args.no_progress, description="full-pool reference")
         print(f"full-pool reference: {reference.n_run} cells run, {reference.n_skipped} already done; wall "

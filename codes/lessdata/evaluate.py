@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from lessdata import featurize
+from lessdata import config, featurize
 from lessdata import io as lio
 from lessdata.datasets import Dataset, load_dataset, resolve
 from lessdata.errors import StructuresRequiredError
 from lessdata.models import make_model
-from lessdata.splits import OODSpec, Split, coverage, make_split
+from lessdata.splits import OODSpec, Split, coverage, make_split, read_id_list, split_label
+from lessdata.store import PREDICTIONS_FIELD, PredictionStore, StoreLayout
 
-STRUCTURE_MODELS = ("alignn",)
+STRUCTURE_MODELS = ("alignn", "alignn_es")
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -84,28 +85,37 @@ def _subset(dataset: Dataset, name: str, ids: np.ndarray) -> EvalSet:
 
 
 def prepare(dataset_name: str, target: str, *, ood: list[str] | None = None,
-            split_dir: str | Path | None = None, progress: bool = False) -> ExperimentData:
+            split_dir: str | Path | None = None, progress: bool = False,
+            split_seed: int = config.ID_SPLIT_SEED, id_test_ids: str | Path | None = None) -> ExperimentData:
     """Load a dataset and its split (made once and saved as JSON in ``split_dir``, reloaded after).
 
     Args:
         dataset_name: registry name.
         target: target column.
-        ood: OOD splitter specs such as ``["newest"]`` (None: the dataset's default).
-        split_dir: where the split JSON and the coverage table live; a saved split is reused, so every
-            process and every rerun sees identical sets.
+        ood: OOD splitter specs such as ``["newest"]`` (None: the dataset's default; ``[]``: none).
+        split_dir: where the split JSON, the test-set truth and the coverage table live; a saved split is
+            reused (after checking it was made from the same data), so every process and every rerun
+            sees identical sets.
         progress: progress bars while featurizing.
+        split_seed: seed of the random 90/10 ID hold-out (repeat with other seeds for split spread).
+        id_test_ids: a file with one ID-test id per line (e.g. the authors' own hold-out) instead of a
+            random hold-out.
     """
     dataset = load_dataset(dataset_name, target, progress=progress)
     specs = None if ood is None else [OODSpec.parse(text) for text in ood]
-    split_path = Path(split_dir) / f"split_{dataset.name}_{target}.json" if split_dir else None
+    given_test = None if id_test_ids is None else read_id_list(id_test_ids)
+    label = split_label(split_seed, None if given_test is None else lio.sha256_strings(np.sort(given_test)))
+    layout = StoreLayout(split_dir) if split_dir else None
+    split_path = layout.split(dataset.name, target, label) if layout else None
     if split_path is not None and split_path.exists():
         split = Split.load(split_path)
+        split.check_data(dataset, split_path)
         wanted = None if specs is None else [[s.kind, s.value] for s in specs]
         if wanted is not None and wanted != split.params["ood"]:
             raise ValueError(f"{split_path} was made with OOD sets {split.params['ood']}, not {wanted}; "
                              "use another --out folder or delete the split file")
     else:
-        split = make_split(dataset, ood=specs)
+        split = make_split(dataset, ood=specs, seed=split_seed, test_ids=given_test)
     newer = None
     if "version" in split.ood_ids:
         newer = load_dataset(resolve(dataset.name).newer, target, download=False)
@@ -120,12 +130,16 @@ def prepare(dataset_name: str, target: str, *, ood: list[str] | None = None,
             ood_sets[name] = _subset(dataset, name, ids)
     data = ExperimentData(dataset, split, _subset(dataset, "pool", split.pool_ids),
                           _subset(dataset, "id_test", split.test_ids), ood_sets)
-    if split_path is not None and not split_path.exists():
+    if layout is not None and not split_path.exists():
         split.save(split_path)
+        truth = {name: evaluation.y for name, evaluation in data.eval_sets.items()}
+        truth_ids = {name: evaluation.ids for name, evaluation in data.eval_sets.items()}
+        PredictionStore(layout).save_truth(dataset.name, target, label, truth, truth_ids)
         table = coverage(data.pool.X, data.test.X, {n: s.X for n, s in ood_sets.items()})
+        table.insert(0, "split", label)
         table.insert(0, "target", target)
         table.insert(0, "dataset", dataset.name)
-        lio.write_csv(Path(split_dir) / f"coverage_{dataset.name}_{target}.csv", table)
+        lio.write_csv(layout.coverage(dataset.name, target, label), table)
     return data
 
 
@@ -133,7 +147,8 @@ def score_model(model: Any, model_name: str, data: ExperimentData, train_rows: n
     """Score a fitted model on the ID test set, the unused pool and each OOD set.
 
     Returns:
-        One dict per evaluation set: eval_set, n_eval, mae, rmse, r2, predict_seconds.
+        One dict per evaluation set: eval_set, n_eval, mae, rmse, r2, predict_seconds, and for the ID test
+        and OOD sets the predictions themselves (under :data:`lessdata.store.PREDICTIONS_FIELD`).
     """
     rows = []
     unused = np.setdiff1d(np.arange(len(data.pool)), train_rows, assume_unique=False)
@@ -145,8 +160,11 @@ def score_model(model: Any, model_name: str, data: ExperimentData, train_rows: n
         started = time.perf_counter()
         predicted = np.asarray(model.predict(evaluation.model_input(model_name, subset)), dtype=float)
         truth = evaluation.y if subset is None else evaluation.y[subset]
-        rows.append({"eval_set": name, "n_eval": int(len(truth)), **metrics(truth, predicted),
-                     "predict_seconds": round(time.perf_counter() - started, 3)})
+        row = {"eval_set": name, "n_eval": int(len(truth)), **metrics(truth, predicted),
+               "predict_seconds": round(time.perf_counter() - started, 3)}
+        if subset is None:  # the fixed sets; kept for intervals without refits (see lessdata.store)
+            row[PREDICTIONS_FIELD] = predicted.astype(np.float32)
+        rows.append(row)
     return rows
 
 

@@ -37,6 +37,7 @@ importing this module changes no global matplotlib state and figures are freed w
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from lessdata import io as lio
+from lessdata.analysis import curve_intervals, curve_name, interval_summary, study_bootstraps
 
 # --------------------------------------------------------------------------------------------------
 # Style: one table for every figure.
@@ -254,6 +256,9 @@ class Results:
         redundancy: ``{(dataset, target, guide): {table name: frame}}`` from ``redundancy/``.
         prune_rounds: ``{(dataset, target, guide): frame}`` from ``prune_rounds_*.csv``.
         manifests: the run manifests (``manifests/*.json``), oldest first, each with its ``file``.
+        intervals: the headline numbers with paired-bootstrap intervals
+            (:func:`lessdata.analysis.interval_summary`), None when no predictions are stored.
+        bands: every curve's 95 % RMSE interval per fraction (:func:`lessdata.analysis.curve_intervals`).
     """
 
     folder: Path
@@ -263,6 +268,8 @@ class Results:
     redundancy: dict[tuple[str, str, str], dict[str, pd.DataFrame]] = field(default_factory=dict)
     prune_rounds: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
     manifests: list[dict[str, Any]] = field(default_factory=list)
+    intervals: pd.DataFrame | None = None
+    bands: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -271,6 +278,11 @@ def _read_table(path: Path) -> pd.DataFrame:
     if "selector" in frame:
         frame["selector"] = frame["selector"].fillna("")
     return frame
+
+
+#: The ID-split label that file stems carry before the guide (``s0_``, ``ids-1a2b3c4d_``); figures and the
+#: report show the first split of a folder.
+_SPLIT_PREFIX = re.compile(r"^(s\d+|ids-[0-9a-f]{8})_")
 
 
 def _split_stem(stem: str, pairs: Iterable[tuple[str, str]]) -> tuple[str, str, str] | None:
@@ -282,7 +294,7 @@ def _split_stem(stem: str, pairs: Iterable[tuple[str, str]]) -> tuple[str, str, 
     for dataset, target in sorted(pairs, key=lambda p: -len(p[0]) - len(p[1])):
         prefix = f"{dataset}_{target}_"
         if stem.startswith(prefix) and len(stem) > len(prefix):
-            return dataset, target, stem[len(prefix):]
+            return dataset, target, _SPLIT_PREFIX.sub("", stem[len(prefix):])
     head, _, guide = stem.rpartition("_")
     for target in UNITS:
         if head.endswith(f"_{target}"):
@@ -331,14 +343,19 @@ def load_results(folder: str | Path) -> Results:
             continue
         parts = _split_stem(path.stem[: -len(table) - 1], pairs)
         if parts is not None:
-            redundancy.setdefault(parts, {})[table] = pd.read_csv(path, keep_default_na=False,
-                                                                  na_values=[""])
+            redundancy.setdefault(parts, {}).setdefault(table, pd.read_csv(path, keep_default_na=False,
+                                                                           na_values=[""]))
     prune_rounds = {}
     for path in sorted(folder.glob("prune_rounds_*.csv")):
         parts = _split_stem(path.stem.removeprefix("prune_rounds_"), pairs)
         if parts is not None:
-            prune_rounds[parts] = pd.read_csv(path)
-    return Results(folder, scores, diagnostics, coverage, redundancy, prune_rounds, manifests)
+            prune_rounds.setdefault(parts, pd.read_csv(path))
+    intervals, bands = None, pd.DataFrame()
+    if (folder / "predictions").is_dir():
+        bootstraps = study_bootstraps(folder)
+        intervals, bands = interval_summary(folder, bootstraps=bootstraps), curve_intervals(bootstraps)
+    return Results(folder, scores, diagnostics, coverage, redundancy, prune_rounds, manifests, intervals,
+                   bands)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -460,8 +477,20 @@ def _finish(name: str, title: str, figure: Figure, records: list[dict[str, Any]]
 # --------------------------------------------------------------------------------------------------
 # (a) ID performance.
 # --------------------------------------------------------------------------------------------------
+def _band(ax: Axes, bands: pd.DataFrame | None, dataset: str, target: str, model: str, curve: str) -> None:
+    """Shade a curve's 95 % paired-bootstrap interval (ID-test RMSE) where the results store has it."""
+    if bands is None or bands.empty:
+        return
+    part = bands[(bands["dataset"] == dataset) & (bands["target"] == target) & (bands["model"] == model)
+                 & (bands["curve"] == curve)].sort_values("train_frac")
+    part = part[np.isfinite(part["lo"]) & np.isfinite(part["hi"])]
+    if len(part) > 1:
+        ax.fill_between(100.0 * part["train_frac"], part["lo"], part["hi"], color=model_style(model).color,
+                        alpha=0.13, linewidth=0, zorder=0.5)
+
+
 def plot_id_performance(scores: pd.DataFrame, *, eval_set: str = "id_test",
-                        max_cols: int = 2) -> PlotResult:
+                        max_cols: int = 2, bands: pd.DataFrame | None = None) -> PlotResult:
     """(a) RMSE vs training-set size for random and pruned subsets, one panel per dataset x target.
 
     Random subsets: filled markers, mean ± std over seeds.  Pruned sets: open markers, one curve per
@@ -472,6 +501,8 @@ def plot_id_performance(scores: pd.DataFrame, *, eval_set: str = "id_test",
         scores: ``scores.csv`` in the long format.
         eval_set: evaluation set on the y axis (``id_test`` reproduces the paper's Fig. 1).
         max_cols: panels per row.
+        bands: 95 % intervals per curve and fraction (:attr:`Results.bands`), shaded behind the random
+            curve and the curve pruned by the same model.
     """
     name, title = "fig_a_id_performance", "(a) ID-test RMSE vs training-set size, random and pruned subsets"
     frame = scores[scores["method"].isin(["random", "prune"]) & (scores["eval_set"] == eval_set)]
@@ -500,6 +531,8 @@ def plot_id_performance(scores: pd.DataFrame, *, eval_set: str = "id_test",
                     _plot_line(ax, records, panel, gid, stats, model, key,
                                {"dataset": dataset, "target": target, "model": model, "method": method,
                                 "selector": selector, "eval_set": eval_set}, errorbars=method == "random")
+                    if eval_set == "id_test" and (method == "random" or selector == model):
+                        _band(ax, bands, dataset, target, model, curve_name(method, selector))
             _percent_axis(ax, [r["x"] for r in records if r["panel"] == panel])
             ax.set_ylabel(rmse_label(target, "ID-test" if eval_set == "id_test" else eval_set))
             ax.set_title(panel_title(dataset, target))
@@ -625,7 +658,8 @@ def full_data_rmse(scores: pd.DataFrame, dataset: str, target: str, model: str,
 
 
 def plot_active_learning(scores: pd.DataFrame, *, eval_set: str = "id_test",
-                         models: Sequence[str] | None = None, tolerance: float = 0.10) -> PlotResult:
+                         models: Sequence[str] | None = None, tolerance: float = 0.10,
+                         bands: pd.DataFrame | None = None) -> PlotResult:
     """(d) Active learning: RMSE vs size for each strategy, beside the random and the pruning curves.
 
     One row of panels per dataset x target x trained model (XGB first: the paper reports XGB), one
@@ -641,6 +675,7 @@ def plot_active_learning(scores: pd.DataFrame, *, eval_set: str = "id_test",
         eval_set: evaluation set on the y axis.
         models: trained models to show (default: those with AL rows, XGB first).
         tolerance: relative height of the full-data band.
+        bands: 95 % intervals per curve (:attr:`Results.bands`), shaded behind each strategy's curve.
     """
     name, title = "fig_d_active_learning", "(d) active learning: RMSE vs training-set size per strategy"
     frame = scores[scores["eval_set"] == eval_set]
@@ -696,6 +731,8 @@ def plot_active_learning(scores: pd.DataFrame, *, eval_set: str = "id_test",
                                {"dataset": dataset, "target": target, "model": model, "method": method,
                                 "selector": selector, "eval_set": eval_set, "strategy": strategy},
                                errorbars=method == "random")
+                if eval_set == "id_test":
+                    _band(ax, bands, dataset, target, model, strategy)
                 if np.isfinite(full):
                     gid = f"d|{dataset}|{target}|{model}|{strategy}|full"
                     ax.axhspan(full, (1 + tolerance) * full, color="0.88", zorder=0.5, gid=gid)
@@ -720,9 +757,17 @@ def _enrichment_bars(ax: Axes, records: list[dict[str, Any]], panel: int, table:
     """Bars of a redundancy table's enrichment, growing from 1 (no difference) on a log axis.
 
     Tick labels carry the group's entry count: an enrichment of 3 entries is noise, one of 300 is not.
+    Only groups whose enrichment is more than chance (``significant``: BH q < 0.05) get the guide's
+    colour; the others are drawn light grey and hatched, so the eye is not caught by a ratio that a
+    different random split would not reproduce.  Tables without the column (written before it existed)
+    are drawn in colour throughout.
     """
     positions = np.arange(len(table))
     values = table["enrichment"].to_numpy(dtype=float)
+    significant = (table["significant"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+                   if "significant" in table else np.ones(len(table), dtype=bool))
+    q_values = (table["q_value"].to_numpy(dtype=float) if "q_value" in table
+                else np.full(len(table), np.nan))
     ticks = [f"{label} ({_count(n)})" if horizontal else f"{label}\n{_count(n)}"
              for label, n in zip(labels, table["n_total"], strict=True)]
     if horizontal:
@@ -738,12 +783,22 @@ def _enrichment_bars(ax: Axes, records: list[dict[str, Any]], panel: int, table:
         _ratio_axis(ax, table["enrichment"], axis="y")
         ax.axhline(1.0, color="0.3", linewidth=0.8)
         ax.grid(axis="x", visible=False)
-    for bar in bars:
+    for bar, is_significant in zip(bars, significant, strict=True):
         bar.set_gid(gid)
-    for label, row in zip(labels, table.itertuples(index=False), strict=True):
+        if not is_significant:
+            bar.set_facecolor(NOT_SIGNIFICANT_COLOR)
+            bar.set_edgecolor("0.55")
+            bar.set_hatch("////")
+    for label, row, is_significant, q_value in zip(labels, table.itertuples(index=False), significant,
+                                                   q_values, strict=True):
         records.append({"panel": panel, "gid": gid, **identity, "group": str(getattr(row, group)),
                         "label": label, "value_column": "enrichment", "y": float(row.enrichment),
-                        "n": int(row.n_total)})
+                        "n": int(row.n_total), "significant": bool(is_significant),
+                        "q_value": float(q_value)})
+
+
+#: Face colour of figure (e)'s bars whose enrichment is not significant (q >= 0.05).
+NOT_SIGNIFICANT_COLOR = "0.85"
 
 
 def _count(n: int) -> str:
@@ -761,8 +816,13 @@ def bin_family_sizes(table: pd.DataFrame, n_removed: int, n_retained: int) -> pd
     """Sum a ``family_size`` redundancy table into :data:`FAMILY_BINS` and recompute the enrichment.
 
     Enrichment of a bin = (its removed / all removed) / (its retained / all retained), the definition of
-    :func:`lessdata.pruning.redundancy_composition`, from the bin's summed counts.
+    :func:`lessdata.pruning.redundancy_composition`, from the bin's summed counts; the bins are tested
+    afresh (:func:`lessdata.pruning.enrichment_statistics`: Fisher p, BH q over the bins, ``significant``),
+    since a bin's significance does not follow from its members'.
     """
+    from lessdata.pruning import ENRICHMENT_STAT_COLUMNS, enrichment_statistics  # noqa: PLC0415 - pymatgen
+
+
     rows = []
     for low, high, label in FAMILY_BINS:
         part = table[(table["family_size"] >= low) & (table["family_size"] <= high)]
@@ -775,7 +835,9 @@ def bin_family_sizes(table: pd.DataFrame, n_removed: int, n_retained: int) -> pd
                       (math.inf if share_removed else math.nan))
         rows.append({"family_size": label, "n_total": removed + retained, "n_removed": removed,
                      "n_retained": retained, "enrichment": enrichment})
-    return pd.DataFrame(rows, columns=["family_size", "n_total", "n_removed", "n_retained", "enrichment"])
+    binned = pd.DataFrame(rows, columns=["family_size", "n_total", "n_removed", "n_retained", "enrichment"])
+    tested = enrichment_statistics(binned["n_removed"], binned["n_retained"], n_removed, n_retained)
+    return pd.concat([binned, tested], axis=1)[[*binned.columns, *ENRICHMENT_STAT_COLUMNS]]
 
 
 #: Round ratios to label a log axis with, by the axis span (max / min): finer for narrow ranges, so that
@@ -828,6 +890,11 @@ def plot_redundancy(redundancy: dict[tuple[str, str, str], dict[str, pd.DataFram
     system when structures exist.  Bars use the guiding model's colour; tick labels give each group's
     number of entries, and groups with fewer than ``min_count`` entries are left out (noise).
 
+    Only significant enrichments are highlighted: bars of groups whose Fisher-exact BH q-value is
+    ≥ 0.05 (``significant`` false in the tables) are light grey and hatched, since with ~90 elements a
+    few extreme ratios appear by chance.  Panel titles state the retained fraction of the comparison
+    (``fraction`` of the summary table; the tables are written at a meaningful point, not at the end).
+
     Args:
         redundancy: :attr:`Results.redundancy`.
         top: elements shown at each end of the enrichment ranking.
@@ -846,6 +913,8 @@ def plot_redundancy(redundancy: dict[tuple[str, str, str], dict[str, pd.DataFram
     guides = order_models(k[2] for k in rows_keys)
     handles = [Patch(facecolor=model_style(g).color, label=f"pruned with {model_style(g).label}")
                for g in guides]
+    handles.append(Patch(facecolor=NOT_SIGNIFICANT_COLOR, edgecolor="0.55", hatch="////",
+                         label="not significant (BH q ≥ 0.05, Fisher exact)"))
     handles.append(Line2D([], [], color="0.3", linewidth=0.8,
                           label="1 = as common among removed as among kept"))
     with matplotlib.rc_context(RC):
@@ -855,8 +924,8 @@ def plot_redundancy(redundancy: dict[tuple[str, str, str], dict[str, pd.DataFram
             tables = redundancy[(dataset, target, guide)]
             summary = tables["summary"].iloc[0]
             n_pool, n_removed = int(summary["n_pool"]), int(summary["n_removed"])
-            when = ("end" if pd.isna(summary.get("fraction")) else
-                    f"at {100 * float(summary['fraction']):g} %")
+            when = ("end of pruning" if pd.isna(summary.get("fraction")) else
+                    f"F = {100 * float(summary['fraction']):.3g} %")
             color = model_style(guide).color
             identity = {"dataset": dataset, "target": target, "selector": guide}
             for column_index, table_name in enumerate(columns):
@@ -895,7 +964,7 @@ def plot_redundancy(redundancy: dict[tuple[str, str, str], dict[str, pd.DataFram
                     ax.set_xlabel("share among removed / among kept")
                     ax.set_ylabel("element (entries)")
                     ax.set_title(f"{dataset}: {TARGET_NAMES.get(target, target)}, {guide.upper()}-pruned\n"
-                                 f"elements in ≥ {threshold:.0f} entries, extremes")
+                                 f"{when}: elements in ≥ {threshold:.0f} entries, extremes")
                     continue
                 group, xlabel, what = _GROUP_TABLES[table_name]
                 shown = finite.sort_values(group) if table_name == "crystal_systems" else finite
@@ -982,8 +1051,9 @@ def plot_al_diagnostics(diagnostics: pd.DataFrame) -> PlotResult:
 def make_all(results: Results) -> list[PlotResult]:
     """Figures (a)-(f) of a results folder (those without data come back with ``figure=None``)."""
     scores = results.scores
-    return [plot_id_performance(scores), plot_unused_vs_id(scores), plot_ood_vs_id(scores),
-            plot_active_learning(scores), plot_redundancy(results.redundancy),
+    return [plot_id_performance(scores, bands=results.bands), plot_unused_vs_id(scores),
+            plot_ood_vs_id(scores), plot_active_learning(scores, bands=results.bands),
+            plot_redundancy(results.redundancy),
             plot_al_diagnostics(results.diagnostics)]
 
 

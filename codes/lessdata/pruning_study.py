@@ -9,7 +9,9 @@
    ids, equal to the retained set of the round where it had n entries);
 4. evaluate the retained sets with the guiding model and the other tree model ("transfer"), and ALIGNN
    when asked for and structures exist, as independent cells through the runner (parallel, Dask);
-5. write where the redundant data lies (by element, number of elements, formula, crystal system).
+5. write where the redundant data lies (by element, number of elements, formula, crystal system), at the
+   smallest evaluated pruned fraction within 10 % of the full-data RMSE (or ``--redundancy-fraction``),
+   with a Fisher-exact p-value, a BH q-value and an interval per enrichment.
 """
 
 from __future__ import annotations
@@ -31,26 +33,37 @@ from lessdata.cli import (
     check_models,
     comma_list,
     context_from,
+    fraction_list,
     print_table,
+    split_data,
     write_summary,
 )
 from lessdata.evaluate import ExperimentData, score_model
 from lessdata.models import available_cores, make_model
 from lessdata.pruning import (
+    SIGNIFICANCE_Q,
     PruningResult,
     prune,
     pruning_threshold,
     redundancy_composition,
     settings_from_profile,
 )
-from lessdata.runner import Cell, ResultsStore, RunContext, experiment_data, manifest_data, run_cells
+from lessdata.runner import (
+    Cell,
+    ResultsStore,
+    RunContext,
+    manifest_data,
+    run_cells,
+    summarize,
+)
+from lessdata.store import DEFAULT_SPLIT, StoreLayout
 
 TRANSFER = {"xgb": "rf", "rf": "xgb"}
 
 
-def selection_name(dataset: str, target: str, guide: str) -> str:
-    """Name of the stored pruning order of one dataset, target and guiding model."""
-    return f"prune_{dataset}_{target}_{guide}"
+def selection_name(dataset: str, target: str, guide: str, split: str = DEFAULT_SPLIT) -> str:
+    """Name of the stored pruning order of one dataset, target, ID split and guiding model."""
+    return f"prune_{dataset}_{target}_{split}_{guide}"
 
 
 def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progress: bool = True,
@@ -61,12 +74,13 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
         (the pruning result, the selection name in the results store).
     """
     store = ResultsStore(context.out_dir)
-    name = selection_name(data.dataset.name, data.dataset.target, guide)
+    name = selection_name(data.dataset.name, data.dataset.target, guide, data.split.label)
     kappa, settings = settings_from_profile(context.profile)
     threads = n_threads or available_cores()
     template = make_model(guide, profile=context.profile, n_threads=threads, random_state=0,
                           device=context.device)
-    full_cell = Cell(data.dataset.name, data.dataset.target, "prune", guide, guide, 0, 1.0, len(data.pool))
+    full_cell = Cell(data.dataset.name, data.dataset.target, "prune", guide, guide, 0, 1.0, len(data.pool),
+                     split=data.split.label)
     threshold_path = store.selections_dir / f"{name}_threshold.json"
     if threshold_path.exists():
         threshold = float(lio.read_json(threshold_path)["threshold"])
@@ -77,7 +91,7 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
         fit_seconds = time.perf_counter() - started
         if full_cell.key() not in store.done_keys():
             rows = score_model(full_model, guide, data, np.arange(len(data.pool)))
-            store.add([{**_cell_fields(full_cell), **row, "fit_seconds": round(fit_seconds, 3),
+            store.add([{**full_cell.fields(), **row, "fit_seconds": round(fit_seconds, 3),
                         "profile": context.profile} for row in rows])
         lio.write_json(threshold_path, {"threshold": threshold, "kappa": kappa, "guide": guide,
                                         "full_pool_fit_seconds": round(fit_seconds, 3)})
@@ -87,24 +101,20 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
     store.save_selection(name, ranked, method="prune", guide=guide, threshold=threshold,
                          round_sizes=result.round_sizes.tolist(), stop_reason=result.stop_reason,
                          params=result.params)
-    lio.write_csv(store.out_dir / f"prune_rounds_{data.dataset.name}_{data.dataset.target}_{guide}.csv",
+    lio.write_csv(store.layout.prune_rounds(data.dataset.name, data.dataset.target, data.split.label, guide),
                   result.rounds_frame())
     return result, name
 
 
-def _cell_fields(cell: Cell) -> dict[str, Any]:
-    return {"dataset": cell.dataset, "target": cell.target, "method": cell.method,
-            "selector": cell.selector, "model": cell.model, "seed": cell.seed,
-            "train_frac": cell.train_frac, "train_size": cell.train_size}
-
-
-def evaluation_sizes(result: PruningResult, profile: str) -> list[int]:
+def evaluation_sizes(result: PruningResult, profile: str,
+                     fractions: Sequence[float] | None = None) -> list[int]:
     """Training-set sizes to evaluate: every round (``paper``) or the rounds nearest the profile's grid.
 
     Each size is the retained size of a round, so the training set (the first n ids of the selection)
-    is exactly that round's retained set, the paper's pruned set.
+    is exactly that round's retained set, the paper's pruned set.  ``fractions`` replaces the profile's
+    grid (e.g. a few fractions first; every round later, in the same folder, adds the rest).
     """
-    grid = config.profile(profile)["prune"]["eval"]
+    grid = config.profile(profile)["prune"]["eval"] if fractions is None else list(fractions)
     sizes = set(int(s) for s in result.round_sizes[1:])
     if grid != "rounds":
         sizes = {int(result.round_sizes[result.round_at(p)]) for p in grid if p >= result.final_fraction}
@@ -116,12 +126,64 @@ def pruning_cells(data: ExperimentData, guide: str, selection: str, sizes: Seque
     """Evaluation cells of the retained sets (seed 0: the selection is deterministic)."""
     n_pool = len(data.pool)
     return [Cell(data.dataset.name, data.dataset.target, "prune", guide, model, 0, size / n_pool, size,
-                 selection) for model in models for size in sizes]
+                 selection, split=data.split.label) for model in models for size in sizes]
+
+
+#: Retained fraction of the redundancy tables when the guide's pruned curve has no within-10 % point.
+REDUNDANCY_FALLBACK_FRACTION = 0.3
+
+
+def redundancy_fraction(out_dir: Path, data: ExperimentData, result: PruningResult,
+                        guide: str) -> tuple[float, str]:
+    """Retained fraction at which to compare removed and retained entries, and how it was chosen.
+
+    At the end of pruning (~300 kept, 99 % removed, the last rounds close to random) every enrichment is
+    noise.  The meaningful point is where the retained set still does the job: the smallest evaluated
+    pruned fraction whose guide-model ID-test RMSE is within 10 % of the full-data RMSE, read from the
+    results store (column ``frac_within_10pct`` of :func:`lessdata.runner.summarize`, method ``prune``,
+    selector = model = ``guide``, this ID split), so the evaluation cells must have run.  Without such a
+    pruned point (no scores yet, or only the full pool qualifies) it falls back to
+    :data:`REDUNDANCY_FALLBACK_FRACTION`, or to the final retained fraction if pruning stopped above it.
+
+    Returns:
+        ``(fraction, description)``; the description says where the fraction came from (for printing).
+    """
+    scores = ResultsStore(out_dir).read()
+    within = float("nan")
+    if not scores.empty:
+        summary = summarize(scores)
+        if not summary.empty:
+            rows = summary[(summary["dataset"] == data.dataset.name)
+                           & (summary["target"] == data.dataset.target) & (summary["method"] == "prune")
+                           & (summary["selector"] == guide) & (summary["model"] == guide)]
+            split = getattr(data.split, "label", None)
+            if split is not None and "split" in rows:  # this ID hold-out split's curve only
+                rows = rows[rows["split"] == split]
+            if len(rows):
+                within = float(rows["frac_within_10pct"].iloc[0])
+    if np.isfinite(within) and within < 1.0:
+        # Snap to the evaluated retained size (size / N), so a fraction stored rounded in the scores table
+        # still selects exactly that round's retained set.
+        within = round(within * result.n_pool) / result.n_pool
+        return within, (f"the smallest pruned fraction whose {guide.upper()} ID-test RMSE is within 10 % of "
+                        f"the full-data RMSE")
+    fallback = max(REDUNDANCY_FALLBACK_FRACTION, result.final_fraction)
+    return fallback, (f"no pruned fraction within 10 % of the full-data {guide.upper()} RMSE; fallback "
+                      f"{fallback:.4g} (default {REDUNDANCY_FALLBACK_FRACTION:g}, or the final retained "
+                      f"fraction if pruning stopped above it)")
 
 
 def write_redundancy(data: ExperimentData, result: PruningResult, guide: str, out_dir: Path,
                      fraction: float | None = None) -> dict[str, pd.DataFrame]:
-    """Where the redundant data lies: removed vs retained by element, arity, formula, symmetry."""
+    """Where the redundant data lies: removed vs retained by element, arity, formula, symmetry.
+
+    Compared at the pruning's retained set of ``fraction`` (:meth:`PruningResult.retained_at`); ``None``
+    uses :func:`redundancy_fraction` (the within-10 % point from the results store in ``out_dir``, so
+    call it after the evaluation cells).  Every table records ``retained_fraction`` and carries p/q-values
+    (see :func:`lessdata.pruning.enrichment_statistics`).
+    """
+    if fraction is None:
+        fraction, _ = redundancy_fraction(out_dir, data, result, guide)
     spacegroups = None
     if data.pool.structures is not None:
         from pymatgen.symmetry.analyzer import SpacegroupAnalyzer  # noqa: PLC0415 - structures only
@@ -130,9 +192,9 @@ def write_redundancy(data: ExperimentData, result: PruningResult, guide: str, ou
                        for s in data.pool.model_input("alignn")]
     tables = redundancy_composition(data.pool.ids, data.dataset.formulas[data.dataset.positions(
         data.pool.ids)], result.removal_round, spacegroups=spacegroups, fraction=fraction)
-    stem = f"{data.dataset.name}_{data.dataset.target}_{guide}"
+    layout, dataset = StoreLayout(out_dir), data.dataset
     for name, table in tables.items():
-        lio.write_csv(out_dir / "redundancy" / f"{stem}_{name}.csv", table)
+        lio.write_csv(layout.redundancy(dataset.name, dataset.target, data.split.label, guide, name), table)
     return tables
 
 
@@ -165,11 +227,56 @@ def prune_data_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-models", type=comma_list, default=None,
                         help="models trained on the retained sets (default: the guide and the transfer "
                              "model, e.g. xgb,rf; add alignn for structure datasets)")
+    parser.add_argument("--eval-fractions", type=fraction_list, default=None, metavar="F1,F2",
+                        help="evaluate the rounds nearest these fractions instead of the profile's grid "
+                             "(paper: every round); a later run into the same folder adds the missing ones")
     parser.add_argument("--export", type=float, default=None, metavar="FRACTION",
                         help="also write the pruned training set at this fraction of the pool to "
                              "OUT/pruned_<dataset>_<target>_<guide>_<fraction>.csv")
+    parser.add_argument("--redundancy-fraction", type=_unit_fraction, default=None, metavar="F",
+                        help="compare removed and retained entries (OUT/redundancy/) at the retained set of "
+                             "this fraction of the pool, 0 < F <= 1 (default: the smallest pruned fraction "
+                             "whose guide-model ID-test RMSE is within 10 %% of the full-data RMSE, else "
+                             f"{REDUNDANCY_FALLBACK_FRACTION:g})")
     add_run_args(parser)
     return parser
+
+
+def _unit_fraction(text: str) -> float:
+    """argparse type of a fraction of the pool in (0, 1] (a bad value exits with status 2 and usage)."""
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from error
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"fraction {text} is outside (0, 1]")
+    return value
+
+
+def _print_significant(tables: dict[str, pd.DataFrame], fraction: float, top: int = 8) -> None:
+    """Print the element and arity enrichments that are more than chance (q < 0.05), or say there are none."""
+    print(f"\nwhere the redundant data lies, at retained fraction {fraction:.4g} (groups with BH q < "
+          f"{SIGNIFICANCE_Q:g} only; all groups in OUT/redundancy/):")
+    columns = ["n_total", "n_removed", "n_retained", "enrichment", "enrichment_ci_low", "enrichment_ci_high",
+               "q_value"]
+    for name, group, label, singular in (
+            ("elements", "element", "elements", "element"),
+            ("n_elements", "arity_name", "numbers of elements", "number of elements")):
+        table = tables.get(name)
+        if table is None:
+            continue
+        significant = table[table["significant"]].sort_values("enrichment", ascending=False)
+        over, under = significant[significant["enrichment"] > 1], significant[significant["enrichment"] < 1]
+        if significant.empty:
+            print(f"no {singular} is significantly over- or under-represented among the removed entries")
+            continue
+        if len(over):
+            print(f"{label} over-represented among the removed entries ({len(over)} significant):")
+            print_table(over.head(top)[[group, *columns]])
+        if len(under):
+            print(f"{label} under-represented among the removed entries, i.e. kept "
+                  f"({len(under)} significant):")
+            print_table(under.iloc[::-1].head(top)[[group, *columns]])
 
 
 def prune_data_main(argv: Sequence[str] | None = None) -> int:
@@ -180,35 +287,50 @@ def prune_data_main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(f"--export {args.export} is outside (0, 1]")
     context = context_from(args)
     started = time.perf_counter()
-    data = experiment_data(context, args.dataset, args.target)
+    splits = split_data(context, args.dataset, args.target)
     if "alignn" in models:
-        data.pool.model_input("alignn")  # the clear composition-only error, before hours of pruning
-    print(data.dataset.summary())
-    print(data.split.summary())
+        splits[0].pool.model_input("alignn")  # the clear composition-only error, before hours of pruning
+    timings: dict[str, Any] = {"splits": {}}
+    for data in splits:
+        timings["splits"][data.split.label] = prune_one_split(args, context, data, models)
+    timings["wall_seconds"] = round(time.perf_counter() - started, 2)
+    store = ResultsStore(args.out)
+    data = splits[0]
+    store.write_manifest("prune_data", {**vars(args), "out": str(args.out)}, timings, manifest_data(data))
+    write_summary(store)
+    return 0
+
+
+def prune_one_split(args: argparse.Namespace, context: RunContext, data: ExperimentData,
+                    models: Sequence[str]) -> dict[str, Any]:
+    """Pruning order, redundancy tables, export and evaluation cells on one ID hold-out split."""
+    started = time.perf_counter()
     result, name = run_pruning(data, args.guide, context, progress=not args.no_progress)
-    print(f"pruning ({args.guide}): {result.n_rounds} rounds, threshold {result.threshold:.4g}, "
-          f"pool {result.n_pool} -> {result.round_sizes[-1]} ({result.final_fraction:.2%}), "
-          f"stop: {result.stop_reason}, fits {result.fit_seconds.sum():.1f} s of "
-          f"{result.round_seconds.sum():.1f} s")
-    tables = write_redundancy(data, result, args.guide, Path(args.out))
-    print("\nelements most over-represented among the removed entries (elements in >= 1 % of the pool):")
-    elements = tables["elements"]
-    common = elements[elements["n_total"] >= max(10, 0.01 * result.n_pool)]
-    print_table(common.sort_values("enrichment", ascending=False).head(8))
+    print(f"pruning ({args.guide}, split {data.split.label}): {result.n_rounds} rounds, threshold "
+          f"{result.threshold:.4g}, pool {result.n_pool} -> {result.round_sizes[-1]} "
+          f"({result.final_fraction:.2%}), stop: {result.stop_reason}, fits {result.fit_seconds.sum():.1f} s "
+          f"of {result.round_seconds.sum():.1f} s")
+    if args.redundancy_fraction is not None:
+        result.round_at(args.redundancy_fraction)  # unreached: the clear error now, not after the evaluation
     if args.export is not None:
-        path = export_pruned(data, result, args.export, Path(args.out) / (
-            f"pruned_{data.dataset.name}_{args.target}_{args.guide}_{args.export:g}.csv"))
+        path = export_pruned(data, result, args.export, StoreLayout(args.out).pruned_export(
+            data.dataset.name, args.target, data.split.label, args.guide, args.export))
         print(f"exported the pruned set at {args.export:g} of the pool to {path}")
-    cells = pruning_cells(data, args.guide, name, evaluation_sizes(result, args.profile), models)
+    cells = pruning_cells(data, args.guide, name, evaluation_sizes(result, args.profile, args.eval_fractions),
+                          models)
     report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
                        progress=not args.no_progress, description=f"pruned sets ({args.guide})")
     print(f"{report.n_run} evaluation cells run, {report.n_skipped} already done, "
           f"wall {report.wall_seconds:.1f} s")
-    store = ResultsStore(args.out)
-    timings = {"wall_seconds": round(time.perf_counter() - started, 2), "rounds": result.n_rounds,
-               "round_seconds": round(float(result.round_seconds.sum()), 2),
-               "round_fit_seconds": round(float(result.fit_seconds.sum()), 2),
-               "cells_run": report.n_run, "cells_skipped": report.n_skipped}
-    store.write_manifest("prune_data", {**vars(args), "out": str(args.out)}, timings, manifest_data(data))
-    write_summary(store)
-    return 0
+    # After the evaluation: the default fraction is read from the guide's scores of the pruned sets.
+    if args.redundancy_fraction is not None:
+        fraction, source = args.redundancy_fraction, "--redundancy-fraction"
+    else:
+        fraction, source = redundancy_fraction(Path(args.out), data, result, args.guide)
+    print(f"\nredundancy tables at retained fraction {fraction:.4g} ({source})")
+    tables = write_redundancy(data, result, args.guide, Path(args.out), fraction=fraction)
+    _print_significant(tables, fraction)
+    return {"wall_seconds": round(time.perf_counter() - started, 2), "rounds": result.n_rounds,
+            "round_seconds": round(float(result.round_seconds.sum()), 2),
+            "round_fit_seconds": round(float(result.fit_seconds.sum()), 2),
+            "cells_run": report.n_run, "cells_skipped": report.n_skipped}

@@ -12,13 +12,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
-from importlib import metadata
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -27,13 +23,20 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from lessdata import config
-from lessdata import io as lio
 from lessdata.evaluate import ExperimentData, fit_and_score, prepare
-from lessdata.models import available_cores, threads_per_worker
+from lessdata.models import threads_per_worker
+from lessdata.store import (
+    DEFAULT_SPLIT,
+    KEY_COLUMNS,
+    SCORE_COLUMNS,
+    ResultsStore,
+    SettingsMismatchError,
+    key_of,
+)
 
-KEY_COLUMNS = ["dataset", "target", "method", "selector", "model", "seed", "train_frac", "train_size"]
-SCORE_COLUMNS = [*KEY_COLUMNS, "eval_set", "n_eval", "mae", "rmse", "r2", "fit_seconds",
-                 "predict_seconds", "profile"]
+__all__ = ["KEY_COLUMNS", "SCORE_COLUMNS", "Cell", "ResultsStore", "RunContext", "SettingsMismatchError",
+           "map_tasks", "run_cells"]
+
 METHODS = ("random", "prune", "qbc", "rf_u", "xgb_u")
 
 T = TypeVar("T")
@@ -57,11 +60,17 @@ class Cell:
     train_frac: float
     train_size: int
     selection: str = ""
+    split: str = DEFAULT_SPLIT
 
     def key(self) -> tuple:
-        """Identity of the cell in the results table."""
-        return (self.dataset, self.target, self.method, self.selector, self.model, int(self.seed),
-                round(float(self.train_frac), 6), int(self.train_size))
+        """Identity of the cell in the results table (:data:`lessdata.store.KEY_COLUMNS`)."""
+        return key_of(self.fields())
+
+    def fields(self) -> dict[str, Any]:
+        """The key columns of the cell's rows."""
+        return {"dataset": self.dataset, "target": self.target, "split": self.split, "method": self.method,
+                "selector": self.selector, "model": self.model, "seed": int(self.seed),
+                "train_frac": float(self.train_frac), "train_size": int(self.train_size)}
 
 
 @dataclass(frozen=True)
@@ -74,93 +83,63 @@ class RunContext:
     device: str = "cpu"
     n_threads: int = 1
     data_dir: str = field(default_factory=lambda: str(config.data_dir()))
+    id_test_ids: str | None = None
+    split_seeds: tuple[int, ...] = (config.ID_SPLIT_SEED,)
 
     def with_threads(self, n_threads: int) -> RunContext:
         """The same context with another thread count per model."""
         return replace(self, n_threads=n_threads)
 
 
-def _key_frame(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series(list(zip(frame["dataset"].astype(str), frame["target"].astype(str),
-                              frame["method"].astype(str), frame["selector"].fillna("").astype(str),
-                              frame["model"].astype(str), frame["seed"].astype(int),
-                              frame["train_frac"].astype(float).round(6),
-                              frame["train_size"].astype(int), strict=True)), index=frame.index)
-
-
-class ResultsStore:
-    """``DIR/scores.csv`` in the long format, plus selections and manifests beside it.
-
-    Several scripts pointed at one folder share it; writes take a file lock, re-read the table and
-    replace it atomically, so concurrent writers never lose each other's rows.
-    """
-
-    def __init__(self, out_dir: str | Path) -> None:
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.scores_path = self.out_dir / "scores.csv"
-        self.selections_dir = self.out_dir / "selections"
-
-    def read(self) -> pd.DataFrame:
-        """The whole scores table (empty frame with the columns if none yet)."""
-        return lio.read_results_csv(self.scores_path, SCORE_COLUMNS)
-
-    def done_keys(self) -> set[tuple]:
-        """Keys of cells with rows in the table."""
-        frame = self.read()
-        return set(_key_frame(frame)) if len(frame) else set()
-
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Append rows (replacing rows of the same cells) and rewrite the table atomically, sorted."""
-        lio.upsert_csv(self.scores_path, rows, keys=_key_frame, columns=SCORE_COLUMNS,
-                       sort_by=[*KEY_COLUMNS, "eval_set"])
-
-    def save_selection(self, name: str, ids: Iterable[str], **info: Any) -> Path:
-        """Store an ordered id list (training set of size n = its first n ids) with metadata."""
-        return lio.write_json(self.selections_dir / f"{name}.json", {**info, "ids": [str(i) for i in ids]})
-
-    def load_selection(self, name: str) -> dict[str, Any]:
-        """Read a stored selection."""
-        return lio.read_json(self.selections_dir / f"{name}.json")
-
-    def write_manifest(self, script: str, config: dict[str, Any], timings: dict[str, Any],
-                       data: dict[str, Any] | None = None) -> Path:
-        """One JSON per run: configuration, library versions, data hashes, timings."""
-        versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-        for package in ("numpy", "pandas", "scikit-learn", "xgboost", "xgboost-cpu", "matminer",
-                        "pymatgen", "torch", "alignn", "dask", "distributed", "joblib"):
-            try:
-                versions[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                continue
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        return lio.write_json(self.out_dir / "manifests" / f"{script}_{stamp}_{os.getpid()}.json",
-                              {"script": script, "config": config, "versions": versions,
-                               "data": data or {}, "timings": timings, "cores": available_cores()})
-
-
 @functools.lru_cache(maxsize=4)
-def _prepared(out_dir: str, data_dir: str, dataset: str, target: str,
-              ood: tuple[str, ...] | None) -> ExperimentData:
+def _prepared(out_dir: str, data_dir: str, dataset: str, target: str, ood: tuple[str, ...] | None,
+              split_seed: int, id_test_ids: str | None) -> ExperimentData:
     """Experiment data loaded once per worker process (features come from the on-disk cache)."""
-    return prepare(dataset, target, ood=None if ood is None else list(ood), split_dir=out_dir)
+    return prepare(dataset, target, ood=None if ood is None else list(ood), split_dir=out_dir,
+                   split_seed=split_seed, id_test_ids=id_test_ids)
 
 
-def experiment_data(context: RunContext, dataset: str, target: str) -> ExperimentData:
+def experiment_data(context: RunContext, dataset: str, target: str, split_seed: int | None = None
+                    ) -> ExperimentData:
     """The (cached) prepared data of a dataset/target under a run context.
 
     Workers (loky processes, Dask workers) read datasets from the folder the run was started with, so
     the context's data folder is made this process's before loading.
+
+    Args:
+        split_seed: seed of the random ID hold-out (default: the context's first); ignored when the
+            context names a file of ID-test ids.
     """
     os.environ["LESSDATA_DATA_DIR"] = context.data_dir
-    return _prepared(context.out_dir, context.data_dir, dataset, target, context.ood)
+    seed = context.split_seeds[0] if split_seed is None else int(split_seed)
+    return _prepared(context.out_dir, context.data_dir, dataset, target, context.ood, seed,
+                     context.id_test_ids)
+
+
+def split_seed_of(label: str) -> int:
+    """The hold-out seed behind a split label (``s3`` -> 3; a given id list -> the default seed)."""
+    return int(label[1:]) if label.startswith("s") and label[1:].isdigit() else config.ID_SPLIT_SEED
+
+
+def cell_data(context: RunContext, cell: Cell) -> ExperimentData:
+    """The prepared data of the split a cell belongs to."""
+    return experiment_data(context, cell.dataset, cell.target, split_seed_of(cell.split))
+
+
+def pool_permutation(seed: int, n_pool: int) -> np.ndarray:
+    """The seeded order of the pool that random subsets take prefixes of.
+
+    The one definition behind the random baseline and random active learning: random AL's training
+    sets equal the baseline's at the same fraction and seed because both take prefixes of this order.
+    """
+    return np.random.default_rng(seed).permutation(n_pool)
 
 
 def subset_rows(cell: Cell, data: ExperimentData, store: ResultsStore) -> np.ndarray:
     """Pool positions of a cell's training subset."""
     n_pool = len(data.pool)
     if not cell.selection:
-        return np.random.default_rng(cell.seed).permutation(n_pool)[: cell.train_size]
+        return pool_permutation(cell.seed, n_pool)[: cell.train_size]
     ids = store.load_selection(cell.selection)["ids"][: cell.train_size]
     lookup = pd.Index(data.pool.ids)
     rows = lookup.get_indexer(ids)
@@ -171,12 +150,11 @@ def subset_rows(cell: Cell, data: ExperimentData, store: ResultsStore) -> np.nda
 
 def execute_cell(cell: Cell, context: RunContext) -> list[dict[str, Any]]:
     """Run one cell and return its rows (one per evaluation set)."""
-    data = experiment_data(context, cell.dataset, cell.target)
+    data = cell_data(context, cell)
     rows = subset_rows(cell, data, ResultsStore(context.out_dir))
     scored, _ = fit_and_score(cell.model, data, rows, profile=context.profile, seed=cell.seed,
                               n_threads=context.n_threads, device=context.device)
-    fields = {k: v for k, v in asdict(cell).items() if k != "selection"}
-    return [{**fields, **row, "profile": context.profile} for row in scored]
+    return [{**cell.fields(), **row, "profile": context.profile} for row in scored]
 
 
 @dataclass
@@ -279,8 +257,10 @@ def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10,
     × full-data RMSE is reported.
     """
     frame = scores[scores["eval_set"] == eval_set]
+    if "split" not in frame:
+        frame = frame.assign(split=DEFAULT_SPLIT)
     rows = []
-    for (dataset, target, model), group in frame.groupby(["dataset", "target", "model"]):
+    for (dataset, target, split, model), group in frame.groupby(["dataset", "target", "split", "model"]):
         full_rows = group[group["train_frac"] >= 1.0]
         random_full = full_rows[full_rows["method"] == "random"]["rmse"]
         full = random_full if len(random_full) else full_rows["rmse"]
@@ -290,7 +270,7 @@ def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10,
         for (method, selector), curve in group.groupby(["method", "selector"]):
             mean_curve = curve.groupby("train_frac")["rmse"].mean().sort_index()
             partial = mean_curve[mean_curve.index < 1.0]
-            row = {"dataset": dataset, "target": target, "model": model, "method": method,
+            row = {"dataset": dataset, "target": target, "split": split, "model": model, "method": method,
                    "selector": selector, "full_rmse": full_rmse,
                    "best_rmse": float(partial.min()) if len(partial) else float("nan"),
                    "best_frac": float(partial.idxmin()) if len(partial) else float("nan")}
@@ -304,7 +284,9 @@ def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10,
 
 def ood_ratios(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean OOD RMSE / ID-test RMSE per (dataset, target, method, selector, model, fraction, OOD set)."""
-    keys = ["dataset", "target", "method", "selector", "model", "train_frac"]
+    keys = ["dataset", "target", "split", "method", "selector", "model", "train_frac"]
+    if "split" not in scores:
+        scores = scores.assign(split=DEFAULT_SPLIT)
     mean = scores.groupby([*keys, "eval_set"])["rmse"].mean().unstack("eval_set")
     if "id_test" not in mean:
         return pd.DataFrame()

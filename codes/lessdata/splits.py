@@ -19,6 +19,7 @@ the ID test set: Li et al.'s follow-up work found many "OOD" sets are really int
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ from lessdata import io as lio
 from lessdata.datasets import Dataset, DatasetError, load_dataset, resolve
 
 _SEQUENTIAL_ID = re.compile(r"(\d+)$")
+#: Ids known to be issued in time order: Materials Project ``mp-N``.  Only these get the ``newest``
+#: proxy by default; any other numbered ids (a user's ``sample-00001``) have no known time order.
+_CHRONOLOGICAL_ID = re.compile(r"^mp-\d+$")
 
 
 @dataclass(frozen=True)
@@ -79,14 +83,21 @@ class OODSpec:
         return cls(kind, value)
 
 
-def default_ood(dataset: Dataset) -> list[OODSpec]:
-    """The default OOD sets: the newer snapshot when registered, else the newest ids when sequential."""
+def default_ood(dataset: Dataset) -> tuple[list[OODSpec], str]:
+    """The default OOD sets and why: the newer snapshot when registered, else the newest Materials
+    Project ids (``mp-N`` are issued in time order), else none.
+
+    Returns:
+        (the splitters, a one-line reason printed with the split summary).
+    """
     spec = resolve(dataset.name)
     if spec.newer:
-        return [OODSpec("version")]
-    if _sequential_numbers(dataset.ids) is not None:
-        return [OODSpec("newest")]
-    return []
+        return [OODSpec("version")], f"default for {dataset.name}: the new entries of {spec.newer}"
+    if len(dataset.ids) and all(_CHRONOLOGICAL_ID.match(str(i)) for i in dataset.ids):
+        return [OODSpec("newest")], ("default for Materials Project ids (mp-N, issued in time order): the "
+                                     "newest 10 % of ids")
+    return [], (f"no default OOD set for {dataset.name} (no later snapshot registered and no ids known to "
+                "be chronological); choose one with --ood")
 
 
 def _sequential_numbers(ids: np.ndarray) -> np.ndarray | None:
@@ -174,34 +185,103 @@ class Split:
             DatasetError: when the data changed so that the split no longer reproduces.
         """
         again = make_split(dataset, ood=[OODSpec(k, v) for k, v in self.params["ood"]],
-                           test_fraction=self.params["test_fraction"], seed=self.params["seed"])
+                           test_fraction=self.params["test_fraction"], seed=self.params["seed"],
+                           test_ids=None if self.params.get("test_ids_sha256") is None else self.test_ids)
         mine, theirs = self.to_dict(), again.to_dict()
-        for key in ("pool", "id_test"):
-            if mine[key]["sha256"] != theirs[key]["sha256"]:
-                raise DatasetError(f"split of {self.dataset}/{self.target} does not reproduce: the {key} "
+        blocks = [("pool", mine["pool"], theirs["pool"]), ("id_test", mine["id_test"], theirs["id_test"])]
+        blocks += [(f"ood {name}", block, theirs["ood"].get(name, {})) for name, block in mine["ood"].items()]
+        for what, saved, rebuilt in blocks:
+            if saved["sha256"] != rebuilt.get("sha256"):
+                raise DatasetError(f"split of {self.dataset}/{self.target} does not reproduce: the {what} "
                                    "ids differ (has the dataset changed?)")
         return again
 
+    @property
+    def label(self) -> str:
+        """Short name of the ID hold-out (``s<seed>``, or ``ids-<sha8>`` for a given test-id list).
+
+        It is the ``split`` column of the results, so one folder can hold repeated hold-out splits.
+        """
+        return split_label(self.params["seed"], self.params.get("test_ids_sha256"))
+
+    def check_data(self, dataset: Dataset, path: str | Path = "the split") -> None:
+        """Refuse to reuse a saved split on data other than the data it was made from.
+
+        Raises:
+            DatasetError: the dataset's checksum differs from the one recorded in the split.
+        """
+        recorded = self.params.get("dataset_sha256")
+        if recorded is not None and recorded != dataset_sha256(dataset):
+            raise DatasetError(f"{path} was made from other data of {self.dataset}/{self.target} "
+                               f"(checksum {recorded[:12]} vs now {dataset_sha256(dataset)[:12]}); the "
+                               "dataset changed since: use another --out folder or delete the split file")
+
     def summary(self) -> str:
-        """One line per set with its size."""
+        """One line with the size of each set, and why these OOD sets were made."""
         parts = [f"pool {len(self.pool_ids)}", f"id_test {len(self.test_ids)}"]
         parts += [f"ood_{name} {len(ids)}" for name, ids in self.ood_ids.items()]
-        return f"split {self.dataset}/{self.target}: " + ", ".join(parts)
+        reason = self.params.get("ood_reason", "")
+        return (f"split {self.dataset}/{self.target} [{self.label}]: " + ", ".join(parts)
+                + (f"\n  OOD sets: {reason}" if reason else ""))
+
+
+def split_label(seed: int, test_ids_sha256: str | None = None) -> str:
+    """The ``split`` label of an ID hold-out: ``s<seed>`` or ``ids-<first 8 hex of the id-list sha>``."""
+    return f"ids-{test_ids_sha256[:8]}" if test_ids_sha256 else f"s{int(seed)}"
+
+
+def dataset_sha256(dataset: Dataset) -> str:
+    """Checksum of what a split depends on and what models see: ids, targets and features."""
+    digest = hashlib.sha256(lio.sha256_strings(dataset.ids).encode())
+    digest.update(np.ascontiguousarray(dataset.y, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(dataset.X, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def read_id_list(path: str | Path) -> np.ndarray:
+    """Ids from a text file, one per line (blank lines and ``#`` comments ignored).
+
+    Raises:
+        DatasetError: the file is missing, empty or lists an id twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"--id-test-ids {path}: no such file (one id per line)")
+    ids = [line.strip() for line in path.read_text().splitlines()
+           if line.strip() and not line.lstrip().startswith("#")]
+    if not ids:
+        raise DatasetError(f"--id-test-ids {path}: the file lists no id (one id per line)")
+    duplicated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    if duplicated:
+        raise DatasetError(f"--id-test-ids {path}: ids listed twice, e.g. {', '.join(duplicated[:5])}")
+    return np.array(ids, dtype=str)
 
 
 def make_split(dataset: Dataset, *, ood: list[OODSpec] | None = None,
                test_fraction: float = config.ID_TEST_FRACTION, seed: int = config.ID_SPLIT_SEED,
-               newer: Dataset | None = None) -> Split:
+               newer: Dataset | None = None, test_ids: np.ndarray | None = None) -> Split:
     """Carve OOD sets out of ``dataset``, then split the rest into pool and ID test (random, seeded).
+
+    The random split runs over the rows in the dataset's own order (a Zenodo table's file order), as
+    scikit-learn's ``train_test_split`` did in the study, so the same seed gives the same hold-out.
 
     Args:
         dataset: the cleaned dataset.
-        ood: OOD splitters (None: :func:`default_ood`).
+        ood: OOD splitters (None: :func:`default_ood`; an empty list: none, the whole table).
         test_fraction: share of the in-distribution rows held out as ID test (paper: 0.1).
         seed: random seed of the ID split (paper: 0).
         newer: the later snapshot for a ``version`` OOD split (loaded from the registry if None).
+        test_ids: a given ID test set (e.g. the authors' own hold-out); then ``test_fraction`` and
+            ``seed`` do not choose it.
+
+    Raises:
+        DatasetError: a given test id is not in the dataset or falls in an OOD set.
     """
-    ood = default_ood(dataset) if ood is None else ood
+    if ood is None:
+        ood, reason = default_ood(dataset)
+    else:
+        reason = ("none (--ood none): the whole table is pool + ID test" if not ood
+                  else "as asked: " + ", ".join(spec.name for spec in ood))
     in_ood = np.zeros(len(dataset), dtype=bool)
     ood_ids: dict[str, np.ndarray] = {}
     for spec in ood:
@@ -211,14 +291,32 @@ def make_split(dataset: Dataset, *, ood: list[OODSpec] | None = None,
         ood_ids[spec.name] = dataset.ids[mask]
         in_ood |= mask
     remaining = np.flatnonzero(~in_ood)
-    pool, test = train_test_split(remaining, test_size=test_fraction, random_state=seed)
+    test_sha = None
+    if test_ids is None:
+        pool, test = train_test_split(remaining, test_size=test_fraction, random_state=seed)
+    else:
+        test_ids = np.asarray(test_ids, dtype=str)
+        known = pd.Index(dataset.ids)
+        positions = known.get_indexer(test_ids)
+        if (positions < 0).any():
+            missing = test_ids[positions < 0]
+            raise DatasetError(f"{len(missing)} of the given ID test ids are not in {dataset.name}/"
+                               f"{dataset.target} (after cleaning), e.g. {', '.join(missing[:5])}")
+        if in_ood[positions].any():
+            clash = test_ids[in_ood[positions]]
+            raise DatasetError(f"{len(clash)} given ID test ids fall in an OOD set, e.g. "
+                               f"{', '.join(clash[:5])}; use --ood none or other OOD sets")
+        test = positions
+        pool = np.setdiff1d(remaining, test)
+        test_sha = lio.sha256_strings(np.sort(test_ids))  # the set, not the file's order
     for spec in ood:
         if spec.kind == "version":
             newer = newer or _newer_snapshot(dataset)
             ood_ids["version"] = np.array(sorted(set(newer.ids) - set(dataset.ids)), dtype=str)
     return Split(dataset.name, dataset.target, dataset.ids[np.sort(pool)], dataset.ids[np.sort(test)],
                  ood_ids, {"test_fraction": test_fraction, "seed": seed,
-                           "ood": [[spec.kind, spec.value] for spec in ood]})
+                           "ood": [[spec.kind, spec.value] for spec in ood], "ood_reason": reason,
+                           "test_ids_sha256": test_sha, "dataset_sha256": dataset_sha256(dataset)})
 
 
 def _newer_snapshot(dataset: Dataset) -> Dataset:

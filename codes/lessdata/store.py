@@ -1,0 +1,265 @@
+"""The results store: one folder per study, whose file layout is defined here and nowhere else.
+
+A study folder holds the long scores table, each cell's test-set predictions (so intervals need no
+refit), the splits, selections, checkpoints and the settings that made it.  Every other module asks
+:class:`StoreLayout` for a path instead of building file names, and :meth:`ResultsStore.claim` keeps
+rows of different settings (profile, hyperparameters, OOD sets) out of one folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lessdata import io as lio
+
+KEY_COLUMNS = ["dataset", "target", "split", "method", "selector", "model", "seed", "train_frac",
+               "train_size"]
+SCORE_COLUMNS = [*KEY_COLUMNS, "eval_set", "n_eval", "mae", "rmse", "r2", "fit_seconds",
+                 "predict_seconds", "profile"]
+#: Split label of rows written before repeated hold-out splits existed (the seed-0 random hold-out).
+DEFAULT_SPLIT = "s0"
+#: Key in a score row that carries the evaluation set's predictions from a worker to the store.
+PREDICTIONS_FIELD = "_predictions"
+
+
+class SettingsMismatchError(ValueError):
+    """A results folder already holds rows made with other settings (profile, hyperparameters ...)."""
+
+
+class StoreLayout:
+    """Named paths of every file in a study folder."""
+
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        self.root = Path(out_dir)
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "scores.csv"
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.csv"
+
+    @property
+    def selections_dir(self) -> Path:
+        return self.root / "selections"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def manifests_dir(self) -> Path:
+        return self.root / "manifests"
+
+    def split(self, dataset: str, target: str, label: str) -> Path:
+        return self.root / f"split_{dataset}_{target}_{label}.json"
+
+    def coverage(self, dataset: str, target: str, label: str) -> Path:
+        return self.root / f"coverage_{dataset}_{target}_{label}.csv"
+
+    def truth(self, dataset: str, target: str, label: str) -> Path:
+        return self.predictions_dir / f"truth_{dataset}_{target}_{label}.npz"
+
+    def cell_predictions(self, key: tuple) -> Path:
+        digest = hashlib.sha1(json.dumps([str(part) for part in key]).encode()).hexdigest()[:20]
+        return self.predictions_dir / "cells" / f"{digest}.npz"
+
+    def selection(self, name: str) -> Path:
+        return self.selections_dir / f"{name}.json"
+
+    def redundancy(self, dataset: str, target: str, split: str, guide: str, table: str) -> Path:
+        return self.root / "redundancy" / f"{dataset}_{target}_{split}_{guide}_{table}.csv"
+
+    def prune_rounds(self, dataset: str, target: str, split: str, guide: str) -> Path:
+        return self.root / f"prune_rounds_{dataset}_{target}_{split}_{guide}.csv"
+
+    def pruned_export(self, dataset: str, target: str, split: str, guide: str, fraction: float) -> Path:
+        return self.root / f"pruned_{dataset}_{target}_{split}_{guide}_{fraction:g}.csv"
+
+
+def key_of(row: dict[str, Any]) -> tuple:
+    """Identity of the cell a score row belongs to (the ``KEY_COLUMNS`` values, normalised)."""
+    return (str(row["dataset"]), str(row["target"]), str(row.get("split", DEFAULT_SPLIT)),
+            str(row["method"]), str(row["selector"] or ""), str(row["model"]), int(row["seed"]),
+            round(float(row["train_frac"]), 6), int(row["train_size"]))
+
+
+def key_frame(frame: pd.DataFrame) -> pd.Series:
+    """:func:`key_of` of every row of a scores frame."""
+    split = frame["split"] if "split" in frame else pd.Series(DEFAULT_SPLIT, index=frame.index)
+    return pd.Series(list(zip(frame["dataset"].astype(str), frame["target"].astype(str),
+                              split.fillna(DEFAULT_SPLIT).astype(str), frame["method"].astype(str),
+                              frame["selector"].fillna("").astype(str), frame["model"].astype(str),
+                              frame["seed"].astype(int), frame["train_frac"].astype(float).round(6),
+                              frame["train_size"].astype(int), strict=True)), index=frame.index)
+
+
+class PredictionStore:
+    """Each cell's predictions on the ID test and OOD sets, and the true targets of each split.
+
+    One small ``.npz`` per cell (written atomically by whoever stores the cell's rows), so parallel
+    writers never contend and a rerun overwrites only its own cells.  Predictions are float32: they are
+    for intervals on errors, where 7 significant digits are plenty.
+    """
+
+    def __init__(self, layout: StoreLayout | str | os.PathLike) -> None:
+        self.layout = layout if isinstance(layout, StoreLayout) else StoreLayout(layout)
+
+    def save_truth(self, dataset: str, target: str, label: str, truth: dict[str, np.ndarray],
+                   ids: dict[str, np.ndarray]) -> Path:
+        arrays = {f"y__{name}": np.asarray(values, dtype=np.float64) for name, values in truth.items()}
+        arrays.update({f"ids__{name}": np.asarray(values, dtype=str) for name, values in ids.items()})
+        path = self.layout.truth(dataset, target, label)
+        return lio.atomic_write(path, lambda tmp: _save_npz(tmp, arrays))
+
+    def truth(self, dataset: str, target: str, label: str) -> dict[str, np.ndarray]:
+        """True targets per evaluation set of one split (``{}`` when the split was never prepared here)."""
+        path = self.layout.truth(dataset, target, label)
+        if not path.exists():
+            return {}
+        with np.load(path) as content:
+            return {name[3:]: content[name] for name in content.files if name.startswith("y__")}
+
+    def save(self, key: tuple, predictions: dict[str, np.ndarray]) -> Path:
+        arrays = {f"p__{name}": np.asarray(values, dtype=np.float32) for name, values in predictions.items()}
+        arrays["key"] = np.array(json.dumps(list(key)))
+        return lio.atomic_write(self.layout.cell_predictions(key), lambda tmp: _save_npz(tmp, arrays))
+
+    def read(self, eval_set: str = "id_test") -> tuple[pd.DataFrame, list[np.ndarray]]:
+        """Every stored cell's predictions on ``eval_set``.
+
+        Returns:
+            (one row per cell with the ``KEY_COLUMNS``, the prediction vectors in the same order).
+        """
+        folder = self.layout.predictions_dir / "cells"
+        rows, vectors = [], []
+        for path in sorted(folder.glob("*.npz")) if folder.exists() else []:
+            with np.load(path) as content:
+                name = f"p__{eval_set}"
+                if name not in content.files:
+                    continue
+                rows.append(dict(zip(KEY_COLUMNS, json.loads(str(content["key"])), strict=True)))
+                vectors.append(content[name])
+        return pd.DataFrame(rows, columns=KEY_COLUMNS), vectors
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+class ResultsStore:
+    """``DIR/scores.csv`` in the long format, plus predictions, selections and manifests beside it.
+
+    Several scripts pointed at one folder share it; writes take a file lock, re-read the table and
+    replace it atomically, so concurrent writers never lose each other's rows.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.layout = StoreLayout(out_dir)
+        self.out_dir = self.layout.root
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.scores_path = self.layout.scores
+        self.selections_dir = self.layout.selections_dir
+        self.predictions = PredictionStore(self.layout)
+
+    def read(self) -> pd.DataFrame:
+        """The whole scores table (empty frame with the columns if none yet)."""
+        frame = lio.read_results_csv(self.scores_path, SCORE_COLUMNS)
+        if "split" not in frame:
+            frame.insert(KEY_COLUMNS.index("split"), "split", DEFAULT_SPLIT)
+        return frame
+
+    def done_keys(self) -> set[tuple]:
+        """Keys of cells with rows in the table."""
+        frame = self.read()
+        return set(key_frame(frame)) if len(frame) else set()
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Store rows (replacing rows of the same cells): their predictions first, then the table.
+
+        Predictions travel in each row under :data:`PREDICTIONS_FIELD` and are written before the table,
+        so a cell that is in ``scores.csv`` always has its predictions.
+        """
+        by_cell: dict[tuple, dict[str, np.ndarray]] = {}
+        plain = []
+        for row in rows:
+            row = dict(row)
+            predicted = row.pop(PREDICTIONS_FIELD, None)
+            if predicted is not None:
+                by_cell.setdefault(key_of(row), {})[str(row["eval_set"])] = predicted
+            plain.append(row)
+        for key, predictions in by_cell.items():
+            self.predictions.save(key, predictions)
+        lio.upsert_csv(self.scores_path, plain, keys=key_frame, columns=SCORE_COLUMNS,
+                       sort_by=[*KEY_COLUMNS, "eval_set"])
+
+    def claim(self, settings: dict[str, Any]) -> None:
+        """Make sure this folder only ever holds rows of one set of settings.
+
+        The first run writes ``settings.json``; a later run with other settings (another profile, other
+        hyperparameters, other OOD sets or ID test ids) is refused, since its rows, selections, pruning
+        thresholds and checkpoints would silently mix with the old ones.
+
+        Raises:
+            SettingsMismatchError: the folder was made with other settings.
+        """
+        path = self.layout.settings
+        settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
+        with lio.file_lock(self.out_dir / ".settings.json.lock"):
+            if path.exists():
+                saved = lio.read_json(path)
+                different = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+                if different:
+                    details = "; ".join(f"{k}: folder {saved.get(k)!r} vs now {settings.get(k)!r}"
+                                        for k in different)
+                    raise SettingsMismatchError(
+                        f"{self.out_dir} holds results made with other settings ({details}); use another "
+                        "--out folder for these settings (rows of different settings must not mix)")
+                return
+            profiles = set(self.read()["profile"].dropna().astype(str))
+            if profiles - {str(settings.get("profile"))}:
+                raise SettingsMismatchError(
+                    f"{self.out_dir} holds rows of profile(s) {', '.join(sorted(profiles))} made before "
+                    f"settings were recorded; use another --out folder for {settings.get('profile')!r}")
+            lio.write_json(path, settings)
+
+    def save_selection(self, name: str, ids: Iterable[str], **info: Any) -> Path:
+        """Store an ordered id list (training set of size n = its first n ids) with metadata."""
+        return lio.write_json(self.layout.selection(name), {**info, "ids": [str(i) for i in ids]})
+
+    def load_selection(self, name: str) -> dict[str, Any]:
+        """Read a stored selection."""
+        return lio.read_json(self.layout.selection(name))
+
+    def write_manifest(self, script: str, config: dict[str, Any], timings: dict[str, Any],
+                       data: dict[str, Any] | None = None) -> Path:
+        """One JSON per run: configuration, library versions, data hashes, timings."""
+        versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+        for package in ("numpy", "pandas", "scikit-learn", "xgboost", "xgboost-cpu", "matminer",
+                        "pymatgen", "torch", "alignn", "dask", "distributed", "joblib"):
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                continue
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        return lio.write_json(self.layout.manifests_dir / f"{script}_{stamp}_{os.getpid()}.json",
+                              {"script": script, "config": config, "versions": versions,
+                               "data": data or {}, "timings": timings, "cores": len(os.sched_getaffinity(0))})
