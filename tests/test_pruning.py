@@ -266,7 +266,8 @@ def test_retained_at_and_top_fraction(reference: PruningResult) -> None:
     for fraction in (0.9, 0.5, 0.3, 0.2, reference.final_fraction):
         retained = reference.retained_at(fraction)
         round_index = reference.round_at(fraction)
-        assert retained.size == reference.round_sizes[round_index] <= fraction * n_pool
+        # + 1e-9: final_fraction * n_pool is the final size up to float rounding (182 / 1350 * 1350)
+        assert retained.size == reference.round_sizes[round_index] <= fraction * n_pool + 1e-9
         if round_index > 0:
             assert reference.round_sizes[round_index - 1] > fraction * n_pool, "the *first* such round"
         top = reference.top_fraction(fraction)

@@ -222,6 +222,8 @@ class PairedBootstrap:
         reference_curve: Curve whose full-data cells define a model's reference (falls back to every
             full-data cell of that model and split when the curve has none).
         match_tolerance: Absolute tolerance of nearest-fraction matching.
+        match_relative: When given, the tolerance is this share of the requested fraction instead
+            (pruned sets land up to a round below a share; a round is a few % of it).
         level: Coverage of every interval.
         max_bytes: Bound on temporary blocks (see :func:`resampled_metrics`).
     """
@@ -239,6 +241,7 @@ class PairedBootstrap:
         match_tolerance: float = 0.02,
         level: float = 0.95,
         max_bytes: int = DEFAULT_BLOCK_BYTES,
+        match_relative: float | None = None,
     ) -> None:
         missing = {"split", "curve", "model", "seed", "train_frac", "row"} - set(cells.columns)
         if missing:
@@ -249,6 +252,7 @@ class PairedBootstrap:
         self.n_boot = n_boot
         self.reference_curve = reference_curve
         self.match_tolerance = match_tolerance
+        self.match_relative = match_relative  # when set: tolerance = match_relative x requested fraction
         self.level = level
         self.cells = cells.assign(train_frac=cells["train_frac"].astype(float).round(FRACTION_DECIMALS))
         used = set(self.cells["split"])
@@ -326,7 +330,8 @@ class PairedBootstrap:
         if entry is None:
             return None
         fractions, rows = entry
-        matched = nearest_fraction(fractions, fraction, self.match_tolerance)
+        tolerance = self.match_tolerance if self.match_relative is None else self.match_relative * fraction
+        matched = nearest_fraction(fractions, fraction, tolerance)
         if np.isnan(matched):
             return None
         cell_rows = rows[int(np.flatnonzero(fractions == matched)[0])]

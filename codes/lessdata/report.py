@@ -170,7 +170,7 @@ def section_anchor(results: Results) -> str:
             if fraction >= 1.0:
                 continue
             distance = (mine["train_frac"] - fraction).abs()
-            if distance.min() > MATCH_TOLERANCE:
+            if distance.min() > MATCH_TOLERANCE * fraction:
                 continue
             point = mine.loc[distance.idxmin()]
             ratio_ours, ratio_theirs = point["point"] / full_ours, theirs / full_theirs
