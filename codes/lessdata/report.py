@@ -656,53 +656,6 @@ def section_redundancy(results: Results) -> str:
                 _fmt_group(r.crystal_system, r) for r in systems.itertuples()) + ".")
         parts += ["", *lines]
     return "\n".join(parts)
-    parts.append("Entries removed by pruning against those kept (figure (e)), as enrichment ×r = a group's "
-                 "share of the removed entries / its share of the kept ones (r > 1: over-represented in the "
-                 "redundant data), with the group's number of entries; elements in ≥ 1 % of the pool and "
-                 "≥ 10 entries, other groups with ≥ 10 entries.")
-    for (dataset, target, guide), tables in sorted(results.redundancy.items()):
-        if "summary" not in tables:
-            continue
-        summary = tables["summary"].iloc[0]
-        n_pool, n_removed = int(summary["n_pool"]), int(summary["n_removed"])
-        when = ("at the end of pruning" if pd.isna(summary.get("fraction"))
-                else f"at {fmt_pct(float(summary['fraction']))} of the pool")
-        lines = [f"- **{dataset} / {target}, {model_style(guide).label}-guided**: {n_removed:,} of "
-                 f"{n_pool:,} entries removed {when} ({fmt_pct(n_removed / n_pool)})."]
-        elements = tables.get("elements")
-        if elements is not None and len(elements):
-            common = elements[(elements["n_total"] >= max(10, 0.01 * n_pool))
-                              & np.isfinite(elements["enrichment"]) & (elements["enrichment"] > 0)]
-            ranked = common.sort_values("enrichment", ascending=False)
-            over = ", ".join(f"{r.element} ×{r.enrichment:.2f} ({r.n_total})" for r in
-                             ranked.head(5).itertuples())
-            under = ", ".join(f"{r.element} ×{r.enrichment:.2f} ({r.n_total})" for r in
-                              ranked.tail(5).iloc[::-1].itertuples())
-            lines.append(f"  Over-represented among removed entries: {over}; under-represented (kept): "
-                         f"{under}.")
-        arity = tables.get("n_elements")
-        if arity is not None and len(arity):
-            shown = arity[arity["n_total"] >= 10]
-            lines.append("  By number of elements: " + ", ".join(
-                f"{r.arity_name} ×{r.enrichment:.2f} ({r.n_total:,})" for r in shown.itertuples()) + ".")
-        families = tables.get("family_size")
-        if families is not None and len(families):
-            single = families[families["family_size"] == 1]
-            multi = families[families["family_size"] > 1]
-            n_retained = n_pool - n_removed
-            if len(single) and len(multi) and n_removed and n_retained and multi["n_retained"].sum():
-                ratio = ((multi["n_removed"].sum() / n_removed) / (multi["n_retained"].sum() / n_retained))
-                single_row = single.iloc[0]
-                lines.append(f"  Entries whose formula has several polymorphs "
-                             f"({int(multi['n_total'].sum()):,}): ×{ratio:.2f}; single-entry formulas "
-                             f"({int(single_row['n_total']):,}): ×{float(single_row['enrichment']):.2f}.")
-        systems = tables.get("crystal_systems")
-        if systems is not None and len(systems):
-            lines.append("  By crystal system: " + ", ".join(
-                f"{r.crystal_system} ×{r.enrichment:.2f} ({r.n_total:,})" for r in systems.itertuples())
-                + ".")
-        parts += ["", *lines]
-    return "\n".join(parts)
 
 
 def section_times(results: Results) -> str:
