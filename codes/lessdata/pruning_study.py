@@ -232,7 +232,7 @@ def prune_data_parser() -> argparse.ArgumentParser:
                              "(paper: every round); a later run into the same folder adds the missing ones")
     parser.add_argument("--export", type=float, default=None, metavar="FRACTION",
                         help="also write the pruned training set at this fraction of the pool to "
-                             "OUT/pruned_<dataset>_<target>_<guide>_<fraction>.csv")
+                             "OUT/pruned_<dataset>_<target>_<split>_<guide>_<fraction>.csv")
     parser.add_argument("--redundancy-fraction", type=_unit_fraction, default=None, metavar="F",
                         help="compare removed and retained entries (OUT/redundancy/) at the retained set of "
                              "this fraction of the pool, 0 < F <= 1 (default: the smallest pruned fraction "
