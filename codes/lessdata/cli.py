@@ -30,13 +30,20 @@ def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def unit_fraction(text: str) -> float:
+    """argparse type of one fraction of the pool in (0, 1] (a bad value exits with status 2 and usage)."""
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from error
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"fraction {value:g} is outside (0, 1]")
+    return value
+
+
 def fraction_list(text: str) -> list[float]:
     """Parse ``0.1,0.5,1`` into fractions in (0, 1]."""
-    values = [float(part) for part in comma_list(text)]
-    for value in values:
-        if not 0 < value <= 1:
-            raise argparse.ArgumentTypeError(f"fraction {value} is outside (0, 1]")
-    return values
+    return [unit_fraction(part) for part in comma_list(text)]
 
 
 def add_data_args(parser: argparse.ArgumentParser, *, target: bool = True) -> None:

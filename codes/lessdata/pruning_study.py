@@ -36,6 +36,7 @@ from lessdata.cli import (
     fraction_list,
     print_table,
     split_data,
+    unit_fraction,
     write_summary,
 )
 from lessdata.evaluate import ExperimentData, score_model
@@ -233,24 +234,13 @@ def prune_data_parser() -> argparse.ArgumentParser:
     parser.add_argument("--export", type=float, default=None, metavar="FRACTION",
                         help="also write the pruned training set at this fraction of the pool to "
                              "OUT/pruned_<dataset>_<target>_<split>_<guide>_<fraction>.csv")
-    parser.add_argument("--redundancy-fraction", type=_unit_fraction, default=None, metavar="F",
+    parser.add_argument("--redundancy-fraction", type=unit_fraction, default=None, metavar="F",
                         help="compare removed and retained entries (OUT/redundancy/) at the retained set of "
                              "this fraction of the pool, 0 < F <= 1 (default: the smallest pruned fraction "
                              "whose guide-model ID-test RMSE is within 10 %% of the full-data RMSE, else "
                              f"{REDUNDANCY_FALLBACK_FRACTION:g})")
     add_run_args(parser)
     return parser
-
-
-def _unit_fraction(text: str) -> float:
-    """argparse type of a fraction of the pool in (0, 1] (a bad value exits with status 2 and usage)."""
-    try:
-        value = float(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from error
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"fraction {text} is outside (0, 1]")
-    return value
 
 
 def _print_significant(tables: dict[str, pd.DataFrame], fraction: float, top: int = 8) -> None:
