@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import config, datasets
+from lessdata import config, datasets, user_tables
 
 SMALL_SIZE = 1500
 
@@ -48,8 +48,8 @@ def session_data_dir(tmp_path_factory: pytest.TempPathFactory, mp18_table: pd.Da
     previous = os.environ.get("LESSDATA_DATA_DIR")
     os.environ["LESSDATA_DATA_DIR"] = str(folder)
     try:
-        datasets.register_user_dataset(source, "mp18_small", id_col="id", formula_col="formula",
-                                       targets=["e_form", "bandgap"], progress=False)
+        user_tables.register_user_dataset(source, "mp18_small", id_col="id", formula_col="formula",
+                                          targets=["e_form", "bandgap"], progress=False)
         datasets.load_dataset("mp18_small", "e_form", progress=False)  # featurize once, cached
     finally:
         if previous is None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import active, config
+from lessdata import active, config, selectors, strategies
 from lessdata.active import Campaign, DiagnosticsTable, run_campaign, run_campaigns
 from lessdata.baseline import random_cells
 from lessdata.cli import run_al_main, run_main
@@ -70,11 +70,11 @@ def _diagnostics(out: str | Path) -> pd.DataFrame:
 def test_qbc_picks_the_largest_disagreement_with_stable_ties() -> None:
     X = np.zeros((5, 2))
     models = {"rf": FixedModel([0, 1, 2, 3, 4]), "xgb": FixedModel([0, 3, 2, 0, 4.5])}
-    chosen, scores = active.qbc_query(models, X, 2, np.random.default_rng(0))
+    chosen, scores = strategies.qbc_query(models, X, 2, np.random.default_rng(0))
     np.testing.assert_allclose(scores, [0, 2, 0, 3, 0.5])
     assert chosen.tolist() == [3, 1]
     tied = {"rf": FixedModel([1, 1, 1, 1]), "xgb": FixedModel([0, 2, 0, 2])}
-    chosen, _ = active.qbc_query(tied, X[:4], 3, np.random.default_rng(0))
+    chosen, _ = strategies.qbc_query(tied, X[:4], 3, np.random.default_rng(0))
     assert chosen.tolist() == [0, 1, 2]  # ties keep the candidates' (seeded random) order
 
 
@@ -84,11 +84,11 @@ def test_rf_u_ranks_by_per_tree_spread() -> None:
     per_tree = np.stack([np.full(20, 5.0), trees / 10, trees, np.r_[np.zeros(19), 10.0]], axis=1)
     forest = {"rf": FixedForest(per_tree)}
     X = np.zeros((4, 3))
-    chosen, width = active.rf_uncertainty_query(forest, X, 4, np.random.default_rng(0))
+    chosen, width = strategies.rf_uncertainty_query(forest, X, 4, np.random.default_rng(0))
     low, high = np.percentile(per_tree, [5, 95], axis=0)
     np.testing.assert_allclose(width, high - low)
     assert chosen.tolist() == [2, 1, 3, 0]  # the 5-95 % width barely sees row 3's single outlier tree
-    chosen, spread = active.rf_std_query(forest, X, 4, np.random.default_rng(0))
+    chosen, spread = strategies.rf_std_query(forest, X, 4, np.random.default_rng(0))
     np.testing.assert_allclose(spread, per_tree.std(axis=0))
     assert chosen.tolist() == [2, 3, 1, 0]  # the standard deviation does
 
@@ -96,7 +96,7 @@ def test_rf_u_ranks_by_per_tree_spread() -> None:
 def test_tree_predictions_are_the_forest_trees(mp18_small) -> None:
     forest = make_model("rf", profile="quick", random_state=0)
     forest.fit(mp18_small.X[:300], mp18_small.y["e_form"][:300])
-    per_tree = active.tree_predictions(forest, mp18_small.X[300:400])
+    per_tree = strategies.tree_predictions(forest, mp18_small.X[300:400])
     assert per_tree.shape == (len(forest.estimators_), 100)
     np.testing.assert_allclose(per_tree.mean(axis=0), forest.predict(mp18_small.X[300:400]), rtol=1e-12)
 
@@ -109,7 +109,7 @@ def test_xgb_u_prefers_rows_among_noisy_neighbours() -> None:
     booster = make_model("xgb_ibug", profile="quick", n_estimators=50, random_state=0).fit(X, y)
     models = {"xgb_ibug": IBUGRegressor(booster).fit(X, y)}
     queries = np.array([[0.1], [0.6], [0.2], [0.7], [0.3], [0.8]])
-    chosen, scale = active.xgb_uncertainty_query(models, queries, 3, np.random.default_rng(0))
+    chosen, scale = strategies.xgb_uncertainty_query(models, queries, 3, np.random.default_rng(0))
     assert sorted(chosen.tolist()) == [1, 3, 5]
     np.testing.assert_allclose(scale, models["xgb_ibug"].pred_dist(queries)[1])
 
@@ -127,23 +127,24 @@ def test_paper_xgb_ibug_is_the_authors_model() -> None:
 
 def test_xgb_u_and_xgb_u_tuned_are_registered_with_their_ibug_settings() -> None:
     assert config.IBUG_PARAMS == {"k_grid": (100,), "calibrate": False, "val_fraction": 0.0}
-    assert active.IBUG_SETTINGS == {"xgb_u": config.IBUG_PARAMS, "xgb_u_tuned": config.IBUG_TUNED_PARAMS}
+    assert selectors.get("xgb_u").ibug == config.IBUG_PARAMS
+    assert selectors.get("xgb_u_tuned").ibug == config.IBUG_TUNED_PARAMS
     for strategy in ("xgb_u", "xgb_u_tuned"):
-        assert active.STRATEGIES[strategy] is active.xgb_uncertainty_query
-        assert active.selector_of(strategy) == "xgb_ibug"
-        assert strategy in active.PREDICTIVE_DISTRIBUTIONS and strategy in active._COST_RANK
+        record = selectors.get(strategy)
+        assert record.query is strategies.xgb_uncertainty_query and record.kind == "active"
+        assert record.selector == "xgb_ibug" and record.distribution is not None
 
 
 def test_xgb_u_query_model_is_k100_uncalibrated_on_all_selected_rows(context: RunContext) -> None:
     data = experiment_data(context, "mp18_small", "e_form")
     selected = np.random.default_rng(0).permutation(len(data.pool))[:150]
-    paper = active._query_model("xgb_ibug", data, selected, 0, context, active.IBUG_SETTINGS["xgb_u"])
+    paper = active._query_model("xgb_ibug", data, selected, 0, context, selectors.get("xgb_u").ibug)
     assert (paper.k_, paper.gamma_, paper.delta_, paper.calibrate) == (100, 1.0, 0.0, False)
     assert paper.val_nll_by_k_ == {} and paper.y_train_.size == 150
     np.testing.assert_array_equal(paper.y_train_, data.pool.y[selected])
     assert active._query_model("xgb_ibug", data, selected, 0, context).k_ == 100  # the default is xgb_u's
 
-    tuned = active._query_model("xgb_ibug", data, selected, 0, context, active.IBUG_SETTINGS["xgb_u_tuned"])
+    tuned = active._query_model("xgb_ibug", data, selected, 0, context, selectors.get("xgb_u_tuned").ibug)
     assert tuned.calibrate and len(tuned.val_nll_by_k_) > 1 and tuned.k_grid_[-1] == 120  # 30 held out
     assert tuned.k_ == min(tuned.k_grid_, key=lambda k: (tuned.val_nll_by_k_[k], k))
     assert tuned.val_nll_ <= tuned.val_nll_by_k_[tuned.k_]
@@ -172,10 +173,10 @@ def test_campaigns_fit_ibug_with_their_strategys_settings(context: RunContext,
 
 
 def test_random_takes_the_candidates_in_order_and_sizes_are_checked() -> None:
-    chosen, scores = active.random_query({}, np.zeros((6, 1)), 4, np.random.default_rng(0))
+    chosen, scores = strategies.random_query({}, np.zeros((6, 1)), 4, np.random.default_rng(0))
     assert chosen.tolist() == [0, 1, 2, 3] and np.all(np.diff(scores) < 0)
     with pytest.raises(ValueError, match="cannot query 7 of 6"):
-        active.random_query({}, np.zeros((6, 1)), 7, np.random.default_rng(0))
+        strategies.random_query({}, np.zeros((6, 1)), 7, np.random.default_rng(0))
 
 
 def test_calibration_measures() -> None:
@@ -309,7 +310,7 @@ def test_bad_seeds_and_help(capsys) -> None:
         run_al_main(["--help"])
     assert caught.value.code == 0
     shown = capsys.readouterr().out
-    assert all(f"  {name} " in shown for name in active.STRATEGIES)
+    assert all(f"  {name} " in shown for name in selectors.strategy_names())
 
 
 def test_a_longer_campaign_continues_a_shorter_one(context: RunContext, tmp_path: Path, capsys) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from lessdata import datasets
 from lessdata.cli import featurize_main, run_main
-from lessdata.datasets import DatasetError, InvalidRowsError, load_dataset, register_user_dataset
+from lessdata.datasets import DatasetError, load_dataset
+from lessdata.user_tables import InvalidRowsError, read_table, register_user_dataset
 
 
 def test_mp18_comp_is_the_real_mp2018_join(mp18_table: pd.DataFrame) -> None:
@@ -129,13 +130,13 @@ def test_registration_argument_errors(tmp_data_dir: Path, tmp_path: Path, kwargs
 
 def test_missing_empty_and_unknown_files(tmp_data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="input file not found"):
-        datasets.read_table(tmp_path / "absent.csv")
+        read_table(tmp_path / "absent.csv")
     (tmp_path / "empty.csv").write_text("id,formula,e_form\n")
     with pytest.raises(DatasetError, match="empty.csv: the table is empty"):
-        datasets.read_table(tmp_path / "empty.csv")
+        read_table(tmp_path / "empty.csv")
     (tmp_path / "table.xlsx").write_text("x")
     with pytest.raises(DatasetError, match="unsupported file type"):
-        datasets.read_table(tmp_path / "table.xlsx")
+        read_table(tmp_path / "table.xlsx")
 
 
 def test_json_and_parquet_tables(tmp_data_dir: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.io.vasp import Poscar
 
-from lessdata import featurize
+from lessdata import featurize, structures
 
 DATA = Path(__file__).parent / "data"
 MINERALS = Path(ase.__file__).parent / "test" / "testdata" / "minerals"
@@ -184,13 +184,13 @@ def test_infinite_values_become_nan() -> None:
 )
 def test_parse_formula_errors(text: object, message: str) -> None:
     with pytest.raises(ValueError, match=None) as caught:
-        featurize.parse_formula(text)  # type: ignore[arg-type]
+        structures.parse_formula(text)  # type: ignore[arg-type]
     assert message in str(caught.value)
 
 
 def test_parse_formula_good() -> None:
-    assert featurize.parse_formula(" Ca(OH)2 ").formula == "Ca1 H2 O2"
-    assert featurize.parse_formula("Li0.5CoO2").num_atoms == pytest.approx(3.5)
+    assert structures.parse_formula(" Ca(OH)2 ").formula == "Ca1 H2 O2"
+    assert structures.parse_formula("Li0.5CoO2").num_atoms == pytest.approx(3.5)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,38 +253,38 @@ def assert_same_structure(left: Structure, right: Structure) -> None:
 
 @pytest.mark.filterwarnings(CIF_ROUNDING)
 def test_parse_cif(nisb_cif: str) -> None:
-    structure = featurize.parse_structure(nisb_cif)
+    structure = structures.parse_structure(nisb_cif)
     assert structure.composition.reduced_formula == "NiSb" and len(structure) == 4
     cell_only = "data_cell_only\n_cell_length_a 5.0\n"  # a CIF block without atoms
     with pytest.raises(ValueError, match="CIF text: pymatgen could not read it") as caught:
-        featurize.parse_structure(cell_only)
+        structures.parse_structure(cell_only)
     assert "_atom_site_label" in str(caught.value)  # pymatgen's own diagnosis is kept
 
 
 def test_parse_poscar(nacl: Structure) -> None:
     text = Poscar(nacl).get_str()
-    assert_same_structure(featurize.parse_structure(text), featurize.parse_structure(nacl))
+    assert_same_structure(structures.parse_structure(text), structures.parse_structure(nacl))
     truncated = "\n".join(text.splitlines()[:6])
     with pytest.raises(ValueError, match="POSCAR text .*pymatgen could not read it"):
-        featurize.parse_structure(truncated)
+        structures.parse_structure(truncated)
 
 
 def test_parse_pymatgen_dict_and_json(nacl: Structure) -> None:
-    wrapped = featurize.parse_structure(nacl)
-    assert_same_structure(featurize.parse_structure(nacl.as_dict()), wrapped)
-    assert_same_structure(featurize.parse_structure(nacl.to_json()), wrapped)
+    wrapped = structures.parse_structure(nacl)
+    assert_same_structure(structures.parse_structure(nacl.as_dict()), wrapped)
+    assert_same_structure(structures.parse_structure(nacl.to_json()), wrapped)
     broken = nacl.as_dict()
     del broken["sites"][0]["species"]
     with pytest.raises(ValueError, match=r"pymatgen Structure dict \(dict\): pymatgen could not read it"):
-        featurize.parse_structure(broken)
+        structures.parse_structure(broken)
     with pytest.raises(ValueError, match=r"pymatgen Structure dict \(JSON text\)"):
-        featurize.parse_structure(json.dumps(broken))
+        structures.parse_structure(json.dumps(broken))
     with pytest.raises(ValueError, match="JSON text: not valid JSON"):
-        featurize.parse_structure(nacl.to_json()[:-5])
+        structures.parse_structure(nacl.to_json()[:-5])
     with pytest.raises(ValueError, match="'@class' is 'Molecule'"):
-        featurize.parse_structure({**nacl.as_dict(), "@class": "Molecule"})
+        structures.parse_structure({**nacl.as_dict(), "@class": "Molecule"})
     with pytest.raises(ValueError, match="got keys \\['formula'\\]"):
-        featurize.parse_structure({"formula": "NaCl"})
+        structures.parse_structure({"formula": "NaCl"})
 
 
 def test_parse_jarvis_dict(nacl: Structure) -> None:
@@ -294,42 +294,42 @@ def test_parse_jarvis_dict(nacl: Structure) -> None:
     data = atoms.to_dict()
     reference = atoms.pymatgen_converter()
     assert reference.frac_coords.min() < 0  # jarvis leaves Cl at -0.5: the reason to wrap
-    parsed = featurize.parse_structure(data)
+    parsed = structures.parse_structure(data)
     assert parsed.frac_coords.min() >= 0 and parsed.frac_coords.max() < 1
-    assert featurize.structure_hash(parsed) == featurize.structure_hash(reference)
-    assert_same_structure(featurize.parse_structure(json.dumps(data, default=float)), parsed)
+    assert structures.structure_hash(parsed) == structures.structure_hash(reference)
+    assert_same_structure(structures.parse_structure(json.dumps(data, default=float)), parsed)
 
     with pytest.raises(ValueError, match=r"jarvis Atoms dict \(dict\): 'coords' must be 2x3"):
-        featurize.parse_structure({**data, "coords": data["coords"][:1]})
+        structures.parse_structure({**data, "coords": data["coords"][:1]})
     with pytest.raises(ValueError, match="'cartesian' is missing"):
-        featurize.parse_structure({key: value for key, value in data.items() if key != "cartesian"})
+        structures.parse_structure({key: value for key, value in data.items() if key != "cartesian"})
     with pytest.raises(ValueError, match="unknown element symbol"):
-        featurize.parse_structure({**data, "elements": ["Na", "Xx"]})
+        structures.parse_structure({**data, "elements": ["Na", "Xx"]})
 
 
 def test_parse_structure_rejections(nacl: Structure) -> None:
     disordered = Structure(Lattice.cubic(3.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
     with pytest.raises(ValueError, match="pymatgen Structure: the structure is disordered"):
-        featurize.parse_structure(disordered)
+        structures.parse_structure(disordered)
     with pytest.raises(ValueError, match="empty structure text"):
-        featurize.parse_structure("  ")
+        structures.parse_structure("  ")
     with pytest.raises(ValueError, match="missing structure"):
-        featurize.parse_structure(float("nan"))
+        structures.parse_structure(float("nan"))
     with pytest.raises(ValueError, match="unsupported structure input of type int"):
-        featurize.parse_structure(3)
+        structures.parse_structure(3)
     original = nacl.frac_coords.copy()
-    featurize.parse_structure(nacl)
+    structures.parse_structure(nacl)
     np.testing.assert_array_equal(nacl.frac_coords, original)  # the input is not modified
 
 
 def test_structure_hash(nacl: Structure) -> None:
     simple = Structure(Lattice.cubic(3.0), ["Cu"], [[0.0, 0.0, 0.0]])
     # Pinned value: a change means every feature and graph cache would be silently invalidated.
-    assert featurize.structure_hash(simple) == (
+    assert structures.structure_hash(simple) == (
         "bb02a5254d461618f4f966dc3e24f1d7fc5432bb9d8d0b4b87f559ee4ce0f0bc"
     )
     shifted = Structure(Lattice.cubic(3.0), ["Cu"], [[1.0, -1.0, 2.0]])
-    assert featurize.structure_hash(shifted) == featurize.structure_hash(simple)
+    assert structures.structure_hash(shifted) == structures.structure_hash(simple)
     moved = Structure(Lattice.cubic(3.0), ["Cu"], [[0.01, 0.0, 0.0]])
-    assert featurize.structure_hash(moved) != featurize.structure_hash(simple)
-    assert featurize.structure_hash(Structure.from_dict(nacl.as_dict())) == featurize.structure_hash(nacl)
+    assert structures.structure_hash(moved) != structures.structure_hash(simple)
+    assert structures.structure_hash(Structure.from_dict(nacl.as_dict())) == structures.structure_hash(nacl)

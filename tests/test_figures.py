@@ -13,8 +13,7 @@ from matplotlib.colors import to_hex
 from matplotlib.text import Text
 
 from lessdata import figures, report
-from lessdata.cli import random_baseline_main, run_al_main, run_main
-from lessdata.pruning_study import prune_data_main
+from lessdata.cli import make_figures_main, prune_data_main, random_baseline_main, run_al_main, run_main
 
 COMMON = ["--dataset", "mp18_small", "--target", "e_form", "--no-progress"]
 FAMILY_BINS = {"1": (1, 1), "2": (2, 2), "3": (3, 3), "4–5": (4, 5), "6–10": (6, 10), "> 10": (11, 10**9)}
@@ -32,7 +31,7 @@ def study(session_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
         (prune_data_main, ["--guide", "xgb"]),
         (run_al_main, ["--strategies", "random,qbc,rf_u,xgb_u", "--seeds", "0", "--init-frac", "0.02",
                        "--step-frac", "0.04", "--stop-frac", "0.14"]),
-        (report.make_figures_main, None),
+        (make_figures_main, None),
     ]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LESSDATA_DATA_DIR", str(session_data_dir))
@@ -167,7 +166,7 @@ def test_one_style_per_model_and_method(plots: dict[str, figures.PlotResult]) ->
             model, key = points["model"].iloc[0], points["style"].iloc[0]
             assert to_hex(line.get_color()) == figures.MODEL_STYLES[model].color.lower()
             assert line.get_marker() == figures.MODEL_STYLES[model].marker
-            assert line.get_fillstyle() == figures.METHOD_STYLES[key].fillstyle
+            assert line.get_fillstyle() == figures.method_style(key).fillstyle
     assert set(plots["a"].data["style"]) >= {"random", "prune", "prune_transfer"}
 
 
@@ -197,7 +196,7 @@ def test_missing_active_learning_is_skipped_with_a_note(study: dict[str, Path], 
     figs = tmp_path / "figs"
     figs.mkdir()
     (figs / f"{LETTERS['d']}.png").write_bytes(b"stale")  # from an earlier run: must not survive
-    assert run_main(report.make_figures_main, ["--results", str(out), "--out", str(figs)]) == 0
+    assert run_main(make_figures_main, ["--results", str(out), "--out", str(figs)]) == 0
     printed = capsys.readouterr().out
     assert "# lessdata report" in printed and "run codes/run_al.py" in printed
     assert (figs / f"{LETTERS['a']}.png").exists() and (figs / f"{LETTERS['e']}.png").exists()
@@ -217,15 +216,16 @@ def test_report_sets_paper_numbers_beside_corresponding_datasets(study: dict[str
     assert "composition-only" in report.DIFFERENCES["mp18_comp"]
 
 
-def test_redundancy_file_names_with_underscores() -> None:
-    pairs = {("mp18_comp", "e_form"), ("mp18", "e_form")}
-    assert figures._split_stem("mp18_comp_e_form_xgb", pairs) == ("mp18_comp", "e_form", "xgb")
-    assert figures._split_stem("mp18_e_form_rf", pairs) == ("mp18", "e_form", "rf")
-    assert figures._split_stem("my_data_bandgap_xgb", set()) == ("my_data", "bandgap", "xgb")
+def test_pruning_tables_are_found_through_the_store_layout(study: dict[str, Path]) -> None:
+    """Names with underscores (mp18_small, e_form) need no parsing: the paths come from StoreLayout."""
+    results = figures.load_results(study["out"])
+    assert set(results.prune_rounds) == {("mp18_small", "e_form", "xgb")}
+    assert set(results.redundancy) == {("mp18_small", "e_form", "xgb")}
+    assert {"elements", "n_elements", "summary"} <= set(results.redundancy[("mp18_small", "e_form", "xgb")])
 
 
 def test_no_results_folder_exits_2(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nothing"
-    assert run_main(report.make_figures_main, ["--results", str(missing), "--out", str(tmp_path)]) == 2
+    assert run_main(make_figures_main, ["--results", str(missing), "--out", str(tmp_path)]) == 2
     assert "no results in" in capsys.readouterr().err
     assert not missing.exists()

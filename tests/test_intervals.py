@@ -129,12 +129,18 @@ def test_percentile_interval_ignores_nan() -> None:
 def test_smallest_fraction_within() -> None:
     fractions = np.array([0.5, 0.1, 0.2, 1.0])  # any order
     values = np.array([1.05, 2.0, 1.08, 1.0])
-    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.10) == 0.2
-    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.06) == 0.5
+    # The crossing is interpolated between the last fraction above and the first within ...
+    crossing = 0.1 + 0.1 * 0.9 / 0.92
+    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.10) == pytest.approx(crossing)
+    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.06) == pytest.approx(0.4)
+    # ... unless the first evaluated fraction is already within; or the grid rule is asked for.
+    assert smallest_fraction_within(fractions, values, np.array(1.0), 1.5) == 0.1
+    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.10, interpolate=False) == 0.2
+    assert smallest_fraction_within(fractions, values, np.array(1.0), 0.06, interpolate=False) == 0.5
     # Only the full-data point is within: no real subset qualifies.
     assert np.isnan(smallest_fraction_within(fractions, values, np.array(1.0), 0.01))
     batch = smallest_fraction_within(fractions, np.vstack([values, values * 2]), np.array([1.0, 1.0]), 0.10)
-    np.testing.assert_array_equal(batch, [0.2, np.nan])
+    np.testing.assert_allclose(batch, [crossing, np.nan])
 
 
 def test_within_reaches_reference_at_point_three() -> None:
@@ -150,7 +156,8 @@ def test_within_reaches_reference_at_point_three() -> None:
         return y + noise * ratio * rms / np.sqrt(np.mean(noise**2))
 
     entries = [("s", "random", "xgb", 0, 1.0, y + base)]
-    # "same": the reference noise scaled, so every resample keeps the ratios (within is exactly 0.3).
+    # "same": the reference noise scaled, so every resample keeps the ratios: the crossing of 1.1 x the
+    # reference between 1.5 x at 0.2 and 1.05 x at 0.3 lies at 0.2 + 0.1 * 0.4 / 0.45 in every resample.
     for fraction, ratio in [(0.1, 2.0), (0.2, 1.5), (0.3, 1.05), (0.5, 1.02)]:
         entries.append(("s", "same", "xgb", 0, fraction, y + ratio * base))
     # "noisy": independent noise, 1.08 x the reference at 0.3 and 1.12 x at 0.5: resamples disagree.
@@ -158,10 +165,12 @@ def test_within_reaches_reference_at_point_three() -> None:
         entries.append(("s", "noisy", "xgb", 0, fraction, scaled(ratio)))
     boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=500, seed=0)
     same = boot.within("xgb", "same", "rmse", tolerance=0.10)
-    assert (same.point, same.lo, same.hi, same.share_not_reached) == (0.3, 0.3, 0.3, 0.0)
+    crossing = 0.2 + 0.1 * 0.4 / 0.45
+    assert (same.point, same.lo, same.hi) == pytest.approx((crossing, crossing, crossing))
+    assert same.share_not_reached == 0.0
     noisy = boot.within("xgb", "noisy", "rmse", tolerance=0.10)
-    assert noisy.point == 0.3
-    assert noisy.lo <= 0.3 <= noisy.hi
+    assert noisy.point == pytest.approx(0.2 + 0.1 * 0.4 / 0.42)
+    assert noisy.lo <= noisy.point <= noisy.hi
     assert 0.05 < noisy.share_not_reached < 0.95
     assert noisy.hi == np.inf  # the upper bound lies among resamples that never got within
 

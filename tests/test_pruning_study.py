@@ -9,15 +9,11 @@ import pandas as pd
 import pytest
 
 from lessdata import pruning
-from lessdata.cli import run_main
+from lessdata.analysis import summarize
+from lessdata.cli import prune_data_main, run_main
 from lessdata.pruning import PruningResult
-from lessdata.pruning_study import (
-    REDUNDANCY_FALLBACK_FRACTION,
-    prune_data_main,
-    redundancy_fraction,
-    selection_name,
-)
-from lessdata.runner import ResultsStore, summarize
+from lessdata.pruning_study import REDUNDANCY_FALLBACK_FRACTION, redundancy_fraction, selection_name
+from lessdata.runner import ResultsStore
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,25 @@ def test_settings_hash_follows_every_hyperparameter(monkeypatch: pytest.MonkeyPa
     store.claim(quick)  # the same settings again: fine
     with pytest.raises(runner.SettingsMismatchError, match="settings_sha256"):
         store.claim(config.study_settings("quick"))
+
+
+def test_profile_patch_changes_settings_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lessdata import config
+
+    quick = config.study_settings("quick")
+    patch = {"quick": {"al": {"step_frac": 0.03}, "model_overrides": {"rf": {"n_estimators": 50}}}}
+    monkeypatch.setenv(config.PROFILE_PATCH_ENV, json.dumps(patch))
+    assert config.profile("quick")["al"] == {**config.PROFILES["quick"]["al"], "step_frac": 0.03}
+    assert config.model_params("rf", "quick")["n_estimators"] == 50
+    assert config.model_params("xgb", "quick") == {**config.XGB_PARAMS, **config.PROFILES["quick"][
+        "model_overrides"]["xgb"]}
+    assert config.study_settings("quick") != quick
+    monkeypatch.setenv(config.PROFILE_PATCH_ENV, "{not json")
+    with pytest.raises(ValueError, match="LESSDATA_PROFILE_PATCH is not valid JSON"):
+        config.profile("quick")
+    monkeypatch.setenv(config.PROFILE_PATCH_ENV, '{"fast": {}}')
+    with pytest.raises(ValueError, match="keyed by profile names"):
+        config.profile("quick")
 
 
 def test_ood_none_and_given_test_ids(small_env: Path, tmp_path: Path) -> None:

@@ -1,3 +1,50 @@
-"""lessdata: measure and exploit redundancy in large materials datasets."""
+"""lessdata: measure and exploit redundancy in large materials datasets.
+
+From Python, start with :func:`lessdata.prune` and :func:`lessdata.random_subsets` (:mod:`lessdata.api`);
+from the shell, with the ``lessdata`` command (:mod:`lessdata.console`).  Public names load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (it is most of this module's cost)
 
 __version__ = "0.1.0"
+
+#: Public name -> module that defines it (imported when the name is first looked up).
+_LAZY = {
+    "prune": "lessdata.api",
+    "random_subsets": "lessdata.api",
+    "PruningResult": "lessdata.pruning",
+    "IBUGRegressor": "lessdata.ibug",
+    "metrics": "lessdata.evaluate",
+    "ResultsStore": "lessdata.store",
+    "StoreLayout": "lessdata.store",
+}
+
+__all__ = ["IBUGRegressor", "PruningResult", "ResultsStore", "StoreLayout", "__version__", "metrics", "prune",
+           "random_subsets"]
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real objects
+    from typing import Any
+
+    from lessdata.api import prune, random_subsets
+    from lessdata.evaluate import metrics
+    from lessdata.ibug import IBUGRegressor
+    from lessdata.pruning import PruningResult
+    from lessdata.store import ResultsStore, StoreLayout
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access and cache the name in the package."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lessdata' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,51 +1,9 @@
-"""Active learning: query strategies as plain functions, one loop for all of them, resumable campaigns.
+"""Active-learning campaigns: the resumable loop that grows a training set with a query strategy.
 
-The study (Li et al., Nat Commun 14, 7283, 2023; ``shared/PAPER.md`` "Active learning") grows a
-training set from a random 1 % of the pool, adding a batch chosen by a *query strategy* at every step,
-and reports the accuracy of XGB and RF trained on the selected set.  This module follows modAL's idea
-(Danka & Horvath, "modAL: A modular active learning framework for Python", arXiv:1805.00979): a query
-strategy is a plain function of the fitted model(s), the unlabelled candidates and the batch size that
-returns indices, and the measures it ranks by are separate from the selection.  Here every strategy has
-one signature::
-
-    strategy(models: dict[str, fitted model], X_unlabelled: np.ndarray, n: int,
-             rng: np.random.Generator) -> (indices into X_unlabelled, scores of every candidate)
-
-Scores are "higher = more wanted"; the loop uses them only for the diagnostics (how well they rank the
-true errors), never to re-select.  The built-in strategies (:data:`STRATEGIES`):
-
-``random``
-    The first ``n`` candidates.  The loop presents the unlabelled pool in the order of the campaign's
-    seeded permutation of the pool, so this is a uniform draw that reproduces the random baseline's
-    nested subsets exactly (same training sets, same rows in ``scores.csv``).
-``qbc``
-    Query by committee: largest ``|prediction_RF - prediction_XGB|``, with the two models the step has
-    just trained for evaluation (no refit).
-``rf_u`` / ``rf_u_std``
-    Largest spread of the per-tree predictions of the evaluated random forest: the width of the
-    5-95 % percentile interval (the paper) or the standard deviation.
-``xgb_u``
-    Largest instance-based uncertainty of gradient-boosted trees (IBUG; Brophy & Lowd, "Instance-Based
-    Uncertainty Estimation for Gradient-Boosted Regression Trees", NeurIPS 2022) from
-    :class:`lessdata.ibug.IBUGRegressor` wrapping an ``xgb_ibug`` model, called as the authors did
-    (``config.IBUG_PARAMS``: k = 100 fixed, no calibration, all selected rows as neighbours): the only
-    strategies that need a third fit per step.
-``xgb_u_tuned``
-    The same ranking with our tuned IBUG (``config.IBUG_TUNED_PARAMS``): k chosen and the scale
-    calibrated on a seeded hold-out of the selected rows.  Its rows share the ``xgb_ibug`` selector.
-
-Every strategy starts from the same initial set (the first ``size_of(init_frac, n_pool)`` rows of the
-seeded permutation, rounded as the random baseline rounds its sizes), so the curves differ only by what
-the strategies chose.  The loop (:func:`run_campaign`)
-evaluates XGB and RF on the selected set with :func:`lessdata.evaluate.fit_and_score`, stores their rows,
-queries the next batch with those same models, and checkpoints the selection after every step, so an
-interrupted campaign continues at its first unfinished step and ends with identical results.
-Campaigns (strategy x seed) run through :func:`lessdata.runner.map_tasks` (local processes or Dask).
-
-Beyond the paper, every step also records *why* a strategy works or not (``OUT/al_diagnostics.csv``):
-the Spearman correlation between the strategy's scores and the true absolute error of the step's XGB on
-the unlabelled pool, the mean true error of the chosen batch against the pool mean, and for the
-uncertainty strategies the calibration of their predictive distribution on the ID test set.
+From a seeded 1 % of the pool, each step fits XGB and RF on the selected set, stores their scores, asks
+the strategy (:mod:`lessdata.selectors`, :mod:`lessdata.strategies`) for the next batch and checkpoints
+the selection, so an interrupted campaign ends exactly like an uninterrupted one.  Each step also writes
+why the strategy works or not (``al_diagnostics.csv``; see ``docs/decisions.md``).
 """
 
 from __future__ import annotations
@@ -53,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +21,9 @@ import pandas as pd
 from scipy.stats import norm, spearmanr
 from tqdm.auto import tqdm
 
-from lessdata import config
+from lessdata import config, selectors
 from lessdata import io as lio
+from lessdata.errors import LessdataError
 from lessdata.evaluate import ExperimentData, fit_and_score
 from lessdata.ibug import IBUGRegressor, gaussian_nll
 from lessdata.models import make_model, threads_per_worker
@@ -78,79 +37,11 @@ from lessdata.runner import (
     size_of,
     split_seed_of,
 )
-from lessdata.store import DEFAULT_SPLIT
+from lessdata.store import DEFAULT_SPLIT, SettingsMismatchError, StoreLayout
+from lessdata.strategies import MIN_SCALE, Z95
 
-#: Signature shared by every query strategy (see the module docstring).
-QueryStrategy = Callable[[dict[str, Any], np.ndarray, int, np.random.Generator],
-                         tuple[np.ndarray, np.ndarray]]
-
-#: Half-width of the central 90 % interval of a standard normal: turns a 5-95 % width into a sigma.
-_Z95 = float(norm.ppf(0.95))
-#: Scales below this are floored when a spread is read as a Gaussian standard deviation.
-MIN_SCALE = 1e-6
 #: Models the evaluator trains at every step (their fits and rows are part of every campaign).
 EVALUATED_MODELS = ("xgb", "rf")
-
-
-# --------------------------------------------------------------------------------------------------
-# Building blocks shared by strategies and diagnostics.
-# --------------------------------------------------------------------------------------------------
-def top_n(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` highest scores; ties (and NaNs, ranked last) keep the candidates' order.
-
-    The stable order matters: the loop lists candidates in the campaign's seeded random order, so ties
-    are broken at random yet reproducibly.
-    """
-    scores = np.asarray(scores, dtype=float)
-    if not 0 <= n <= scores.size:
-        raise ValueError(f"cannot choose {n} of {scores.size} candidates")
-    ranked = np.where(np.isnan(scores), -np.inf, scores)
-    return np.argsort(-ranked, kind="stable")[:n]
-
-
-def tree_predictions(forest: Any, X: np.ndarray) -> np.ndarray:
-    """Per-tree predictions of a fitted random forest, shape ``(n_trees, n_rows)``.
-
-    The input is converted to the trees' float32 layout once and each tree predicts every row in one
-    call (``check_input=False`` skips the per-tree validation), so the cost is that of
-    ``forest.predict`` itself; the forest is never refitted.
-    """
-    rows = np.ascontiguousarray(X, dtype=np.float32)
-    trees = forest.estimators_
-    stacked = np.empty((len(trees), rows.shape[0]), dtype=float)
-    for position, tree in enumerate(trees):
-        stacked[position] = tree.predict(rows, check_input=False)
-    return stacked
-
-
-def tree_spread(per_tree: np.ndarray, kind: str = "percentile") -> np.ndarray:
-    """Spread of per-tree predictions (axis 0): 5-95 % percentile width (paper) or standard deviation."""
-    if kind == "percentile":
-        # numpy's "linear" percentile from one sort along the trees (np.percentile along axis 0 of a
-        # (trees x rows) array is ~4x slower: it partitions twice, across the memory layout).
-        ordered = np.sort(per_tree, axis=0)
-        position = np.array([0.05, 0.95]) * (ordered.shape[0] - 1)
-        below = np.floor(position).astype(int)
-        above = np.minimum(below + 1, ordered.shape[0] - 1)
-        weight = (position - below)[:, None]
-        low, high = ordered[below] * (1 - weight) + ordered[above] * weight
-        return high - low
-    if kind == "std":
-        return per_tree.std(axis=0)
-    raise ValueError(f"unknown spread {kind!r}; choose percentile or std")
-
-
-def forest_distribution(forest: Any, X: np.ndarray, kind: str = "percentile"
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian reading of a forest's trees: (mean of the trees, spread as a standard deviation).
-
-    A 5-95 % width is divided by ``2 x 1.645`` so that both spreads are on the scale of a sigma; the
-    floor keeps unanimous trees from giving a zero variance (an infinite NLL).
-    """
-    per_tree = tree_predictions(forest, X)
-    spread = tree_spread(per_tree, kind)
-    scale = spread / (2.0 * _Z95) if kind == "percentile" else spread
-    return per_tree.mean(axis=0), np.maximum(scale, MIN_SCALE)
 
 
 def miscalibration_area(y: np.ndarray, loc: np.ndarray, scale: np.ndarray, n_levels: int = 101) -> float:
@@ -167,127 +58,6 @@ def miscalibration_area(y: np.ndarray, loc: np.ndarray, scale: np.ndarray, n_lev
     observed = np.searchsorted(z, bounds, side="right") / z.size
     gap = np.abs(observed - expected)
     return float(np.sum((gap[1:] + gap[:-1]) / 2.0 * np.diff(expected)))
-
-
-def _check_request(X: np.ndarray, n: int) -> None:
-    if not 0 <= n <= len(X):
-        raise ValueError(f"cannot query {n} of {len(X)} unlabelled rows")
-
-
-# --------------------------------------------------------------------------------------------------
-# Query strategies: strategy(models, X_unlabelled, n, rng) -> (indices, scores).
-# --------------------------------------------------------------------------------------------------
-def random_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` candidates: a uniform draw, because candidates arrive in a seeded random order.
-
-    Taking the prefix of the campaign's permutation (rather than drawing from ``rng``) is what makes
-    random AL reproduce the random baseline's nested subsets row for row.  The score is the reverse
-    position, so the diagnostics give the "no information" reference (Spearman rho ~ 0).
-    """
-    _check_request(X_unlabelled, n)
-    return np.arange(n), -np.arange(len(X_unlabelled), dtype=float)
-
-
-def qbc_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Query by committee: the rows on which the step's RF and XGB disagree most.
-
-    The committee is the two models the step already trained for evaluation (``models["rf"]`` and
-    ``models["xgb"]``), so QBC costs two predictions on the pool and no fit.
-    """
-    _check_request(X_unlabelled, n)
-    disagreement = np.abs(np.asarray(models["rf"].predict(X_unlabelled), float)
-                          - np.asarray(models["xgb"].predict(X_unlabelled), float))
-    return top_n(disagreement, n), disagreement
-
-
-def rf_uncertainty_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
-                         rng: np.random.Generator, *, spread: str = "percentile"
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """RF-U: the rows whose per-tree predictions of the evaluated forest spread the widest.
-
-    ``spread="percentile"`` is the paper's 5-95 % interval width; ``"std"`` the standard deviation
-    (registered as ``rf_u_std``).  The forest is the one the step evaluated: no refit.
-    """
-    _check_request(X_unlabelled, n)
-    width = tree_spread(tree_predictions(models["rf"], X_unlabelled), spread)
-    return top_n(width, n), width
-
-
-def rf_std_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """RF-U with the standard deviation of the trees instead of the 5-95 % width."""
-    return rf_uncertainty_query(models, X_unlabelled, n, rng, spread="std")
-
-
-def xgb_uncertainty_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
-                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """XGB-U: the rows with the largest IBUG scale (Brophy & Lowd 2022).
-
-    ``models["xgb_ibug"]`` is a fitted :class:`~lessdata.ibug.IBUGRegressor` around an ``xgb_ibug``
-    model trained on the selected set; its scale is the spread of the targets of the ``k`` training rows
-    that share the most leaves with each candidate (``xgb_u``: k = 100, raw; ``xgb_u_tuned``: tuned k,
-    calibrated scale).  Both strategies use this function; they differ in how the model was fitted.
-    """
-    _check_request(X_unlabelled, n)
-    _, scale = models["xgb_ibug"].pred_dist(X_unlabelled)
-    scale = np.asarray(scale, dtype=float)
-    return top_n(scale, n), scale
-
-
-#: Registered strategies by name (the ``method`` of their rows in ``scores.csv``).
-STRATEGIES: dict[str, QueryStrategy] = {
-    "random": random_query,
-    "qbc": qbc_query,
-    "rf_u": rf_uncertainty_query,
-    "rf_u_std": rf_std_query,
-    "xgb_u": xgb_uncertainty_query,
-    "xgb_u_tuned": xgb_uncertainty_query,
-}
-
-#: Models each strategy reads; their names joined by "+" are the ``selector`` of its rows.  ``xgb`` and
-#: ``rf`` come free from the evaluation; any other name is fitted for the query (see ``_query_model``).
-STRATEGY_MODELS: dict[str, tuple[str, ...]] = {
-    "random": (),
-    "qbc": ("xgb", "rf"),
-    "rf_u": ("rf",),
-    "rf_u_std": ("rf",),
-    "xgb_u": ("xgb_ibug",),
-    "xgb_u_tuned": ("xgb_ibug",),
-}
-
-#: IBUGRegressor settings of the strategies that wrap ``xgb_ibug`` in IBUG (see :mod:`lessdata.config`).
-IBUG_SETTINGS: dict[str, dict[str, Any]] = {"xgb_u": config.IBUG_PARAMS,
-                                             "xgb_u_tuned": config.IBUG_TUNED_PARAMS}
-
-#: Gaussian predictive distribution (loc, scale) of the uncertainty strategies, for the calibration
-#: diagnostic on the ID test set.
-PREDICTIVE_DISTRIBUTIONS: dict[str, Callable[[dict[str, Any], np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
-    "rf_u": lambda models, X: forest_distribution(models["rf"], X, "percentile"),
-    "rf_u_std": lambda models, X: forest_distribution(models["rf"], X, "std"),
-    "xgb_u": lambda models, X: models["xgb_ibug"].pred_dist(X),
-    "xgb_u_tuned": lambda models, X: models["xgb_ibug"].pred_dist(X),
-}
-
-#: Rough relative cost of one campaign, to start the longest first.
-_COST_RANK = {"xgb_u": 0, "xgb_u_tuned": 0, "rf_u": 1, "rf_u_std": 1, "qbc": 2, "random": 3}
-
-
-def selector_of(strategy: str) -> str:
-    """The ``selector`` column of a strategy's rows: the model(s) that chose, "" for random."""
-    return "+".join(STRATEGY_MODELS[strategy])
-
-
-def check_strategies(names: Sequence[str]) -> None:
-    """Refuse unknown strategy names with the list of known ones.
-
-    Raises:
-        ValueError: a name not in :data:`STRATEGIES`.
-    """
-    for name in names:
-        if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,14 +98,14 @@ class Campaign:
     split: str = DEFAULT_SPLIT
 
     def __post_init__(self) -> None:
-        check_strategies([self.strategy])
+        selectors.check_strategies([self.strategy])
         if not 0 < self.init_frac <= self.stop_frac <= 1:
-            raise ValueError(f"need 0 < init_frac <= stop_frac <= 1, got init_frac={self.init_frac}, "
-                             f"stop_frac={self.stop_frac}")
+            raise LessdataError(f"need 0 < init_frac <= stop_frac <= 1, got init_frac={self.init_frac}, "
+                                f"stop_frac={self.stop_frac}")
         if not self.step_frac > 0:
-            raise ValueError(f"step_frac must be > 0, got {self.step_frac}")
+            raise LessdataError(f"step_frac must be > 0, got {self.step_frac}")
         if self.seed < 0:
-            raise ValueError(f"seeds must be >= 0, got {self.seed}")
+            raise LessdataError(f"seeds must be >= 0, got {self.seed}")
 
     @property
     def name(self) -> str:
@@ -344,20 +114,21 @@ class Campaign:
 
     @property
     def selector(self) -> str:
-        return selector_of(self.strategy)
+        """The model(s) whose output chose the rows ("" for random): the ``selector`` column."""
+        return "+".join(selectors.models_of(self.strategy))
 
     def plan(self, n_pool: int) -> CampaignPlan:
         """Fractions and sizes of the steps on a pool of ``n_pool`` rows.
 
         Raises:
-            ValueError: when a step would add no row (the pool is too small for ``step_frac``).
+            LessdataError: when a step would add no row (the pool is too small for ``step_frac``).
         """
         n_steps = int(math.floor((self.stop_frac - self.init_frac) / self.step_frac + 1e-9)) + 1
         fractions = tuple(round(self.init_frac + i * self.step_frac, 6) for i in range(n_steps))
         sizes = tuple(size_of(fraction, n_pool) for fraction in fractions)
         if any(after <= before for before, after in zip(sizes, sizes[1:], strict=False)):
-            raise ValueError(f"step_frac={self.step_frac} adds less than one row per step to a pool of "
-                             f"{n_pool}; use a larger --step-frac")
+            raise LessdataError(f"step_frac={self.step_frac} adds less than one row per step to a pool of "
+                                f"{n_pool}; use a larger --step-frac")
         return CampaignPlan(fractions, sizes)
 
     def cell(self, model: str, step: int, plan: CampaignPlan) -> Cell:
@@ -370,7 +141,7 @@ def campaigns_for(dataset: str, target: str, strategies: Sequence[str], seeds: S
                   profile: str = "quick", init_frac: float | None = None, step_frac: float | None = None,
                   stop_frac: float | None = None, split: str = DEFAULT_SPLIT) -> list[Campaign]:
     """Campaigns of strategies x seeds on one ID split with the profile's AL fractions (or the given)."""
-    check_strategies(strategies)
+    selectors.check_strategies(list(strategies))
     settings = config.profile(profile)["al"]
     init = settings["init_frac"] if init_frac is None else init_frac
     step = settings["step_frac"] if step_frac is None else step_frac
@@ -394,7 +165,7 @@ class DiagnosticsTable:
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.out_dir / "al_diagnostics.csv"
+        self.path = StoreLayout(self.out_dir).al_diagnostics
 
     def read(self) -> pd.DataFrame:
         """The whole table (empty frame if none yet)."""
@@ -471,7 +242,8 @@ def _query_model(name: str, data: ExperimentData, selected: np.ndarray, seed: in
     Either way no label outside the selected set is used, as in a real campaign.
     """
     if name != "xgb_ibug":
-        raise ValueError(f"no recipe to fit query model {name!r}")
+        raise LessdataError(f"no recipe to fit query model {name!r}: a strategy's models may be xgb, rf "
+                            "(the step's own fits) or xgb_ibug; register the selector with those")
     X, y = data.pool.X[selected], data.pool.y[selected]
     booster = make_model("xgb_ibug", profile=context.profile, n_threads=context.n_threads,
                          random_state=seed, device=context.device)
@@ -514,13 +286,14 @@ def step_diagnostics(strategy: str, models: dict[str, Any], data: ExperimentData
            "batch_to_pool_error": batch_error / pool_error if pool_error > 0 else float("nan"),
            "id_test_nll": float("nan"), "id_test_miscalibration_area": float("nan"),
            "id_test_coverage_90": float("nan")}
-    distribution = PREDICTIVE_DISTRIBUTIONS.get(strategy)
+    record = selectors.find(strategy)
+    distribution = record.distribution if record is not None else None
     if distribution is not None and len(data.test):
         loc, scale = (np.asarray(a, float) for a in distribution(models, data.test.X))
         scale = np.maximum(scale, MIN_SCALE)
         row["id_test_nll"] = gaussian_nll(data.test.y, loc, scale)
         row["id_test_miscalibration_area"] = miscalibration_area(data.test.y, loc, scale)
-        row["id_test_coverage_90"] = float(np.mean(np.abs(data.test.y - loc) <= _Z95 * scale))
+        row["id_test_coverage_90"] = float(np.mean(np.abs(data.test.y - loc) <= Z95 * scale))
     return row
 
 
@@ -556,9 +329,10 @@ def resume_point(campaign: Campaign, plan: CampaignPlan, info: dict[str, Any], d
     batch that step did not need before.
 
     Raises:
-        ValueError: the saved selection was made with other settings or on another pool.
+        SettingsMismatchError: the saved selection was made with other settings.
+        LessdataError: the saved selection was made on another pool.
     """
-    path = store.selections_dir / f"{campaign.name}.json"
+    path = store.layout.selection(campaign.name)
     if not path.exists():
         return 0, _initial_rows(campaign, plan, len(data.pool))
     saved = store.load_selection(campaign.name)
@@ -568,11 +342,12 @@ def resume_point(campaign: Campaign, plan: CampaignPlan, info: dict[str, Any], d
         different["sizes"] = saved.get("sizes")
     if different:
         settings = ", ".join(f"{key}={value}" for key, value in different.items())
-        raise ValueError(f"{path} was made with other settings ({settings}); continue with the same "
-                         "--profile, --init-frac and --step-frac, or use another --out folder")
+        raise SettingsMismatchError(f"{path} was made with other settings ({settings}); continue with the "
+                                    "same --profile, --init-frac and --step-frac, or use another --out "
+                                    "folder")
     rows = pd.Index(data.pool.ids).get_indexer(pd.Index(saved["ids"]))
     if (rows < 0).any() or len(np.unique(rows)) != len(rows):
-        raise ValueError(f"{path} is inconsistent with the pool; delete it to restart the campaign")
+        raise LessdataError(f"{path} is inconsistent with the pool; delete it to restart the campaign")
     steps_done = min(int(saved["steps_done"]), len(plan))
     while 0 < steps_done < len(plan) and len(rows) < plan.sizes[steps_done]:
         steps_done -= 1  # the saved last step chose no batch: redo it
@@ -617,7 +392,7 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
     first_step, selected = resume_point(campaign, plan, info, data, store, diagnostics)
     report = CampaignReport(campaign.name, campaign.strategy, campaign.seed, len(plan),
                             steps_skipped=first_step)
-    strategy = STRATEGIES[campaign.strategy]
+    strategy = selectors.query_of(campaign.strategy)
     order = pool_permutation(campaign.seed, n_pool)
     is_selected = np.zeros(n_pool, dtype=bool)
     is_selected[selected] = True
@@ -643,10 +418,10 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
         X_candidates = data.pool.X[candidates]
         models: dict[str, Any] = {name: _PredictOnce(model, X_candidates) for name, model in fitted.items()}
         query_started = time.perf_counter()
-        for name in STRATEGY_MODELS[campaign.strategy]:
+        for name in selectors.models_of(campaign.strategy):
             if name not in models:
                 models[name] = _query_model(name, data, selected, campaign.seed, context,
-                                            IBUG_SETTINGS.get(campaign.strategy))
+                                            selectors.get(campaign.strategy).ibug)
         timing["query_fit_seconds"] = time.perf_counter() - query_started
         n_new = plan.batch(step)
         chosen, scores = strategy(models, X_candidates, n_new, np.random.default_rng([campaign.seed, step]))
@@ -730,7 +505,7 @@ def run_campaigns(campaigns: Sequence[Campaign], context: RunContext, *, n_jobs:
     started = time.perf_counter()
     unique = list(dict.fromkeys(campaigns))
     todo = [campaign for campaign in unique if not campaign_finished(campaign, context)]
-    todo.sort(key=lambda c: (_COST_RANK.get(c.strategy, 0), c.seed, c.name))  # longest first
+    todo.sort(key=lambda c: (selectors.get(c.strategy).cost_rank, c.seed, c.name))  # longest first
     report = ALRunReport(n_campaigns=len(unique), n_skipped=len(unique) - len(todo))
     if not todo:
         return report

@@ -1,62 +1,8 @@
 """ALIGNN behind scikit-learn's ``fit`` / ``predict``, on alignn's pure-PyTorch model (no DGL).
 
-ALIGNN (Choudhary & DeCost, "Atomistic Line Graph Neural Network for improved materials property
-predictions", npj Comput. Mater. 7, 185, 2021) passes messages on two graphs: the crystal graph (atoms
-joined to their nearest neighbours) and its line graph (pairs of bonds that share an atom, which carry
-the bond angle).  Li et al. (Nat Commun 14, 7283, 2023) train it with 2 ALIGNN + 2 GCN layers, hidden
-width 256, embedding 64, CGCNN atom features, an 8 Å cutoff and 12 nearest neighbours, for 50 epochs
-with batch 32, AdamW (lr 1e-3, weight decay 1e-5), a one-cycle schedule and an MSE loss, resetting the
-weights before every fit (seed 123).  :class:`ALIGNNRegressor` runs that protocol on one training set
-and predicts like any scikit-learn regressor, so the study's evaluator treats it like XGB and RF.
-
-Why the pure-PyTorch model
-    The DGL-based ``alignn.models.alignn.ALIGNN`` needs ``dgl``, which does not import with current
-    torch.  alignn ships a DGL-free re-implementation, ``ALIGNNAtomWisePure`` (edge-gated convolutions
-    with LayerNorm and SiLU, RBF edge/angle embeddings, mean readout), which we use with
-    ``calculate_gradient=False`` as a plain property regressor.
-
-Where our setup differs from the original ALIGNN, and why
-    * **Three-body cutoff.**  ``ALIGNNAtomWisePureConfig.three_body_cutoff`` defaults to 3.5 Å (its
-      force-field lineage): only bonds shorter than that form angle triplets.  The original line graph
-      joins *every* pair of bonds of the k-NN graph, so we build triplets from all edges (the full
-      8 Å cutoff), as ``build_pure_torch_graph(..., three_body_cutoff=8.0)`` does.
-    * **Neighbour list.**  Our graphs are exactly those of alignn's
-      ``build_pure_torch_graph(atoms, two_body_cutoff=cutoff, three_body_cutoff=cutoff,
-      max_neighbors=12, atom_features="cgcnn")`` (a test checks this edge for edge): each atom keeps
-      its 12 closest periodic neighbours within the cutoff, as directed edges.  The original
-      (jarvis/DGL) builder instead keeps the whole shell at the 12th-neighbour distance (ties
-      included), adds the reverse of every edge (an undirected graph), and widens the cutoff when an
-      atom has fewer than 12 neighbours within 8 Å.  So in high-symmetry crystals (e.g. bcc: 8 + 6
-      neighbours) the pure graph keeps an arbitrary 12 of the 14, and atoms in very open structures
-      get fewer than 12 neighbours.
-    * **Line graph at batch time.**  ``build_pure_torch_graph`` looks up CGCNN features by parsing a
-      JSON file once per atom, and its line graph is ~12x the size of the crystal graph.  We build
-      the same neighbour list with alignn's ``torch_neighbor_list`` (pure-torch search, so graphs do
-      not depend on whether matscipy happens to be installed), cache only the compact crystal graph
-      (atomic numbers, edges, bond vectors: ~240 bytes per atom), look the atom features up in a
-      table, and build the line graph per batch.  Bond angles are recomputed from the bond vectors
-      inside the model (``lg_on_fly``), as in the original.
-    * **Edge RBF range.**  The pure model expands bond lengths on 0-8 Å whatever the cutoff; with the
-      paper's 8 Å cutoff that is the original setting.
-
-Training choices that are ours (the paper's protocol leaves them open)
-    * Targets are standardized internally (mean 0, std 1 on the training rows) and predictions are
-      mapped back.  Adam is invariant to the scale of the loss, so the effect is that the network
-      starts out predicting the mean instead of spending its first epochs learning the offset.
-    * By default (``validation_fraction=0``, the paper's setting) every training row is trained on
-      for all epochs and the *last* epoch's weights are kept, as the authors did.  With
-      ``validation_fraction > 0`` (model ``alignn_es``: 0.1) a seeded share of the training rows is
-      held out and the epoch with the lowest validation MSE is kept instead; that variant is ours.
-      alignn's folder trainer drops incomplete validation batches (``drop_last``), which on a small
-      validation set leaves no batch at all and reports a validation loss of 0; that never happens here.
-
-Randomness flows through ``random_state`` only: weight initialisation and shuffling use a forked
-torch RNG and a seeded ``torch.Generator``, the validation split a seeded numpy ``Generator``, so a fit
-neither depends on nor disturbs the caller's global random state.  On CPU, fits with the same
-``random_state`` and ``n_threads`` are bit-for-bit reproducible (``torch.use_deterministic_algorithms``
-is switched on for the duration of a fit; a different thread count changes the order of floating-point
-sums, ~1e-7 relative).  The first fit in a process pays a one-off ~3-6 s for the import that switch
-triggers (``torch._inductor``).
+:class:`ALIGNNRegressor` trains ALIGNN (Choudhary & DeCost 2021) with the protocol of Li et al. (2023)
+on one training set and predicts like any scikit-learn regressor.  Where our graphs and training loop
+differ from alignn's, and why: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -89,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional
 from tqdm.auto import tqdm
 
-from lessdata.errors import StructuresRequiredError
+from lessdata.errors import LessdataError, StructuresRequiredError
 from lessdata.io import atomic_path
 
 __all__ = [
@@ -121,7 +67,7 @@ STRUCTURES_HELP = (
     "register a table that has a structure column: `python codes/featurize.py --input FILE --name NAME "
     "--id-col C --structure-col C --targets T` (structures as CIF/POSCAR text, pymatgen dict or jarvis "
     "Atoms dict), then pass `--dataset NAME`; in Python, parse them with "
-    "lessdata.featurize.parse_structure."
+    "lessdata.structures.parse_structure."
 )
 
 
@@ -151,13 +97,13 @@ def _geometry(obj: Any, index: int) -> _Geometry:
     """
     if isinstance(obj, IStructure):
         if not obj.is_ordered:
-            raise ValueError(f"X[{index}] ({obj.formula}) is disordered (partial occupancies); ALIGNN "
-                             "needs one element per site -- order it first (e.g. pymatgen's "
-                             "OrderDisorderedStructureTransformation)")
+            raise LessdataError(f"X[{index}] ({obj.formula}) is disordered (partial occupancies); ALIGNN "
+                                "needs one element per site -- order it first (e.g. pymatgen's "
+                                "OrderDisorderedStructureTransformation)")
         numbers = np.array([getattr(site.specie, "Z", 0) for site in obj], dtype=np.int64)
         if np.any((numbers < 1) | (numbers > 118)):
-            raise ValueError(f"X[{index}] ({obj.formula}) has a species without an atomic number "
-                             "(a dummy species?); ALIGNN's atom features need real elements")
+            raise LessdataError(f"X[{index}] ({obj.formula}) has a species without an atomic number "
+                                "(a dummy species?); ALIGNN's atom features need real elements")
         return _Geometry(np.asarray(obj.lattice.matrix, dtype=np.float64),
                          np.asarray(obj.cart_coords, dtype=np.float64), numbers)
     if isinstance(obj, JarvisAtoms):
@@ -191,7 +137,7 @@ def _as_structure_list(X: Any) -> list[Any]:
 def graph_key(structure: Any) -> str:
     """sha256 of exactly what the graph is built from: lattice, Cartesian positions and species.
 
-    ``lessdata.featurize.structure_hash`` identifies a structure for the feature cache; the graph
+    ``lessdata.structures.structure_hash`` identifies a structure for the feature cache; the graph
     only depends on the geometry and elements (not on oxidation states, charge or site properties),
     so it gets its own key, which also costs less than half as much and needs no matminer import.
 
@@ -400,7 +346,7 @@ def clear_graph_cache() -> None:
 def set_graph_cache_limit(max_bytes: int) -> None:
     """Bound the in-memory graph cache (default 1 GiB, ~4 M atoms); least recently used go first."""
     if max_bytes < 0:
-        raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        raise LessdataError(f"max_bytes must be >= 0, got {max_bytes}")
     _MEMORY.max_bytes = int(max_bytes)
     while _MEMORY.nbytes > _MEMORY.max_bytes and _MEMORY.entries:
         _, evicted = _MEMORY.entries.popitem(last=False)
@@ -549,8 +495,9 @@ class ALIGNNRegressor(RegressorMixin, BaseEstimator):
     """ALIGNN property regressor with scikit-learn's ``fit(X, y)`` / ``predict(X)``.
 
     ``X`` is a sequence of crystal structures (pymatgen ``Structure`` or jarvis ``Atoms``).  Defaults
-    are the paper's settings (Li et al. 2023, Methods; ALIGNN by Choudhary & DeCost 2021); see the
-    module docstring for where the pure-PyTorch model and our training loop differ from alignn's.
+    are the paper's settings (Li et al. 2023, Methods; ALIGNN by Choudhary & DeCost 2021); see
+    ``docs/decisions.md`` ("ALIGNN") for where the pure-PyTorch model and our training loop differ
+    from alignn's.
 
     Args:
         epochs: Passes over the training rows.
@@ -617,20 +564,20 @@ class ALIGNNRegressor(RegressorMixin, BaseEstimator):
                   ("max_neighbors", self.max_neighbors, 1), ("n_threads", self.n_threads, 1)]
         for name, value, low in checks:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+                raise LessdataError(f"{name} must be an integer >= {low}, got {value!r}")
         for name, value in (("learning_rate", self.learning_rate), ("cutoff", self.cutoff)):
             if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
+                raise LessdataError(f"{name} must be > 0, got {value!r}")
         if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            raise LessdataError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+            raise LessdataError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         try:
             device = torch.device(self.device)
         except (RuntimeError, TypeError) as err:
-            raise ValueError(f"unknown device {self.device!r}; use 'cpu' or 'cuda'") from err
+            raise LessdataError(f"unknown device {self.device!r}; use 'cpu' or 'cuda'") from err
         if device.type not in ("cpu", "cuda"):
-            raise ValueError(f"unsupported device {self.device!r}; use 'cpu' or 'cuda'")
+            raise LessdataError(f"unsupported device {self.device!r}; use 'cpu' or 'cuda'")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device={self.device!r} but torch sees no CUDA device (torch "
                                f"{torch.__version__}); use device='cpu' or install a CUDA build of torch")
@@ -691,13 +638,13 @@ class ALIGNNRegressor(RegressorMixin, BaseEstimator):
         structures = _as_structure_list(X)
         targets = np.asarray(y, dtype=np.float64).reshape(-1)
         if len(structures) != len(targets):
-            raise ValueError(f"X has {len(structures)} structures but y has {len(targets)} targets")
+            raise LessdataError(f"X has {len(structures)} structures but y has {len(targets)} targets")
         if len(targets) == 0:
-            raise ValueError("cannot fit ALIGNN on zero structures")
+            raise LessdataError("cannot fit ALIGNN on zero structures")
         bad = np.flatnonzero(~np.isfinite(targets))
         if bad.size:
-            raise ValueError(f"y has {bad.size} non-finite values (first at position {bad[0]}); drop "
-                             "those rows before fitting")
+            raise LessdataError(f"y has {bad.size} non-finite values (first at position {bad[0]}); drop "
+                                "those rows before fitting")
         for attribute in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
             delattr(self, attribute)  # a failed refit must not leave the previous fit looking valid
 
@@ -849,7 +796,7 @@ class ALIGNNRegressor(RegressorMixin, BaseEstimator):
         """
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != _SAVE_FORMAT:
-            raise ValueError(f"{path} is not an ALIGNNRegressor file (expected format {_SAVE_FORMAT!r})")
+            raise LessdataError(f"{path} is not an ALIGNNRegressor file (expected format {_SAVE_FORMAT!r})")
         params = dict(payload["params"])
         if device is not None:
             params["device"] = device

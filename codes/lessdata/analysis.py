@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lessdata.intervals import PairedBootstrap
-from lessdata.store import ResultsStore
+from lessdata.errors import LessdataError, MissingInputError
+from lessdata.intervals import PairedBootstrap, full_data_rows, smallest_fraction_within
+from lessdata.store import DEFAULT_SPLIT, ResultsStore
 
 #: How far (relative to the requested fraction) an evaluated fraction may lie and still stand for it.  A
 #: pruned set "at 30 %" is the retained set of the round where pruning reached 30 % (the paper's
@@ -41,12 +42,12 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
         splits: the split labels to use (default: every split with stored truth).
 
     Raises:
-        FileNotFoundError: the folder holds no predictions for this dataset/target.
+        MissingInputError: the folder holds no predictions for this dataset/target.
     """
     store = ResultsStore(folder)
     keys, vectors = store.predictions.read(eval_set)
     if keys.empty:
-        raise FileNotFoundError(f"{folder} holds no stored predictions (predictions/cells/*.npz)")
+        raise MissingInputError(f"{folder} holds no stored predictions (predictions/cells/*.npz)")
     chosen = (keys["dataset"] == dataset) & (keys["target"] == target)
     if model is not None:
         chosen &= keys["model"] == model
@@ -60,8 +61,8 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
         rows = group.index.to_numpy()
         matrix = np.vstack([vectors[i] for i in rows]).astype(np.float64)
         if matrix.shape[1] != len(y):
-            raise ValueError(f"{folder}: predictions of split {label} have {matrix.shape[1]} entries, its "
-                             f"{eval_set} truth {len(y)}; the folder mixes runs of different data")
+            raise LessdataError(f"{folder}: predictions of split {label} have {matrix.shape[1]} entries, its "
+                                f"{eval_set} truth {len(y)}; the folder mixes runs of different data")
         truth[label], predictions[label] = y, matrix
         frames.append(pd.DataFrame({
             "split": label, "curve": [curve_name(m, s) for m, s in zip(group["method"], group["selector"],
@@ -69,7 +70,7 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
             "model": group["model"].to_numpy(), "seed": group["seed"].astype(int).to_numpy(),
             "train_frac": group["train_frac"].astype(float).to_numpy(), "row": np.arange(len(group))}))
     if not frames:
-        raise FileNotFoundError(f"{folder} holds no predictions of {dataset}/{target} ({eval_set})")
+        raise MissingInputError(f"{folder} holds no predictions of {dataset}/{target} ({eval_set})")
     return PairedBootstrap(truth, predictions, pd.concat(frames, ignore_index=True), n_boot=n_boot, seed=seed,
                            match_relative=MATCH_TOLERANCE)
 
@@ -160,3 +161,53 @@ def verdict_text(lo: float, hi: float) -> str:
     if lo > 0:
         return "worse than random"
     return "not resolved"
+
+
+def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10, 0.20),
+              eval_set: str = "id_test") -> pd.DataFrame:
+    """Redundancy summary: full-data RMSE and the smallest fraction within each tolerance of it.
+
+    The full-data RMSE of a (dataset, target, model) is the mean RMSE of that model trained on the whole
+    pool (:func:`~lessdata.intervals.full_data_rows`).  For each method/selector curve (mean over seeds
+    per fraction) the fraction where it comes down to (1 + tol) x the full-data RMSE is reported,
+    interpolated between evaluated fractions (:func:`~lessdata.intervals.smallest_fraction_within`).
+    Point values only; :func:`interval_summary` gives them with intervals.
+    """
+    frame = scores[scores["eval_set"] == eval_set]
+    if "split" not in frame:
+        frame = frame.assign(split=DEFAULT_SPLIT)
+    rows = []
+    for (dataset, target, split, model), group in frame.groupby(["dataset", "target", "split", "model"]):
+        full = full_data_rows(group)["rmse"]
+        if full.empty:
+            continue
+        full_rmse = float(full.mean())
+        for (method, selector), curve in group.groupby(["method", "selector"]):
+            mean_curve = curve.groupby("train_frac")["rmse"].mean().sort_index()
+            partial = mean_curve[mean_curve.index < 1.0]
+            row = {"dataset": dataset, "target": target, "split": split, "model": model, "method": method,
+                   "selector": selector, "full_rmse": full_rmse,
+                   "best_rmse": float(partial.min()) if len(partial) else float("nan"),
+                   "best_frac": float(partial.idxmin()) if len(partial) else float("nan")}
+            for tol in tolerances:
+                row[f"frac_within_{int(round(tol * 100))}pct"] = float(smallest_fraction_within(
+                    mean_curve.index.to_numpy(), mean_curve.to_numpy(), np.asarray(full_rmse), tol))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ood_ratios(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean OOD RMSE / ID-test RMSE per (dataset, target, method, selector, model, fraction, OOD set)."""
+    keys = ["dataset", "target", "split", "method", "selector", "model", "train_frac"]
+    if "split" not in scores:
+        scores = scores.assign(split=DEFAULT_SPLIT)
+    mean = scores.groupby([*keys, "eval_set"])["rmse"].mean().unstack("eval_set")
+    if "id_test" not in mean:
+        return pd.DataFrame()
+    out = []
+    for column in mean.columns:
+        if str(column).startswith("ood_") or column == "unused":
+            ratio = (mean[column] / mean["id_test"]).rename("ratio_to_id").reset_index()
+            ratio.insert(len(keys), "eval_set", column)
+            out.append(ratio.dropna())
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lessdata import config
+from lessdata.errors import LessdataError
 from lessdata.runner import Cell, size_of
 from lessdata.store import DEFAULT_SPLIT
 
@@ -35,7 +36,7 @@ def random_cells(dataset: str, target: str, models: Sequence[str], n_pool: int, 
     grid = list(settings["size_grid"] if fractions is None else fractions)
     for fraction in grid:
         if not 0 < fraction <= 1:
-            raise ValueError(f"training fraction {fraction} is outside (0, 1]")
+            raise LessdataError(f"training fraction {fraction} is outside (0, 1]")
     cells = []
     for model in models:
         base_model = config.MODEL_VARIANT_OF.get(model, model)  # alignn_es: as many seeds as alignn

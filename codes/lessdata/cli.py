@@ -1,28 +1,65 @@
-"""Argument parsing and entry points shared by the scripts in ``codes/``.
+"""The command-line layer: every script's parser and main (``codes/*.py`` and the ``lessdata`` command).
 
-Every script prints ``--help``, and exits with status 2 and a one-line reason on bad input (unknown
-dataset, target, model, a fraction outside (0, 1], a bad file) instead of a traceback.
+Every script prints ``--help``, and exits with status 2 and a one-line reason on bad input (any
+:class:`lessdata.errors.LessdataError`); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from lessdata import active, config
+from lessdata import active, config, selectors
 from lessdata import io as lio
-from lessdata.analysis import interval_summary
+from lessdata.analysis import interval_summary, summarize
 from lessdata.baseline import random_cells
-from lessdata.datasets import DatasetError, all_specs, load_dataset, register_user_dataset, resolve
+from lessdata.datasets import DatasetError, all_specs, load_dataset, resolve
+from lessdata.errors import LessdataError
 from lessdata.evaluate import ExperimentData
+from lessdata.figures import load_results, make_all, save_plot
 from lessdata.models import MODELS
-from lessdata.runner import ResultsStore, RunContext, experiment_data, manifest_data, run_cells, summarize
+from lessdata.pruning import SIGNIFICANCE_Q
+from lessdata.pruning_study import (
+    REDUNDANCY_FALLBACK_FRACTION,
+    TRANSFER,
+    evaluation_sizes,
+    export_pruned,
+    pruning_cells,
+    redundancy_fraction,
+    run_pruning,
+    write_redundancy,
+)
+from lessdata.report import build_report
+from lessdata.runner import ResultsStore, RunContext, experiment_data, manifest_data, run_cells
+from lessdata.store import StoreLayout
+from lessdata.user_tables import register_user_dataset
+
+#: Program name shown in usage lines instead of the script's (``lessdata prune`` from the console).
+_PROGRAM: str | None = None
+
+
+def program_name(script: str) -> str:
+    """The name a parser shows: the script's, or the console command's while one runs."""
+    return _PROGRAM or script
+
+
+@contextlib.contextmanager
+def shown_as(program: str) -> Iterator[None]:
+    """Parsers built inside show ``program`` (e.g. ``lessdata prune``) in their usage and errors."""
+    global _PROGRAM
+    previous, _PROGRAM = _PROGRAM, program
+    try:
+        yield
+    finally:
+        _PROGRAM = previous
 
 
 def comma_list(text: str) -> list[str]:
@@ -99,12 +136,12 @@ def context_from(args: argparse.Namespace, n_threads: int = 1) -> RunContext:
         SettingsMismatchError: ``--out`` holds results of another profile or other hyperparameters.
     """
     if args.n_jobs < 1:
-        raise ValueError("--n-jobs must be at least 1")
+        raise LessdataError("--n-jobs must be at least 1")
     id_test_ids = getattr(args, "id_test_ids", None)
     split_seeds = tuple(getattr(args, "split_seeds", None) or (config.ID_SPLIT_SEED,))
     if id_test_ids is not None and getattr(args, "split_seeds", None):
-        raise ValueError("--id-test-ids fixes the ID test set; it cannot be combined with --split-seeds "
-                         "(run the random splits as a second command into the same --out)")
+        raise LessdataError("--id-test-ids fixes the ID test set; it cannot be combined with --split-seeds "
+                            "(run the random splits as a second command into the same --out)")
     context = RunContext(str(args.out), args.profile, None if args.ood is None else tuple(args.ood),
                          args.device, n_threads, split_seeds=split_seeds,
                          id_test_ids=None if id_test_ids is None else str(id_test_ids))
@@ -123,12 +160,17 @@ def split_data(context: RunContext, dataset: str, target: str) -> list[Experimen
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run a script's main, turning input errors into one line on stderr and exit status 2."""
+    """Run a script's main, turning input errors into one line on stderr and exit status 2.
+
+    Only a :class:`~lessdata.errors.LessdataError` (bad input: a file, a column, an option, a name) is
+    caught; any other exception, a plain ``ValueError`` or ``KeyError`` included, is a bug and
+    propagates with its traceback.  Ctrl-C returns 130.
+    """
     # pymatgen warns once per noble-gas composition that it has no electronegativity; matminer handles it.
     warnings.filterwarnings("ignore", message="No Pauling electronegativity")
     try:
         return main(argv)
-    except (DatasetError, ValueError, KeyError, FileNotFoundError) as error:
+    except LessdataError as error:  # bad input; anything else is a bug and keeps its traceback
         message = str(error).strip() or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
@@ -150,7 +192,7 @@ def print_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> None:
 # --------------------------------------------------------------------------------------------------
 def featurize_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="featurize.py",
+        prog=program_name("featurize.py"),
         description="Build, download or register a dataset and compute its matminer features (cached). "
                     "With --dataset: the embedded mp18_comp, a paper dataset from Zenodo (downloaded "
                     "once) or a registered one. With --input: register your own table under data/NAME/.",
@@ -218,7 +260,7 @@ def featurize_main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------------
 def random_baseline_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="random_baseline.py",
+        prog=program_name("random_baseline.py"),
         description="Random-subsampling baseline: train each model on random subsets of the pool over "
                     "training-set sizes and seeds; score on the ID test set, the unused pool and the "
                     "OOD sets. Rows go to OUT/scores.csv; a rerun skips finished cells.",
@@ -241,14 +283,14 @@ def check_models(models: Sequence[str]) -> None:
     """Refuse unknown model names with the list of known ones."""
     for model in models:
         if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+            raise LessdataError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
 
 
 def random_baseline_main(argv: Sequence[str] | None = None) -> int:
     args = random_baseline_parser().parse_args(argv)
     check_models(args.models)
     if args.seeds is not None and args.seeds < 1:
-        raise ValueError("--seeds must be at least 1")
+        raise LessdataError("--seeds must be at least 1")
     context = context_from(args)
     started = time.perf_counter()
     splits = split_data(context, args.dataset, args.target)
@@ -306,16 +348,8 @@ def seed_list(text: str) -> list[int]:
 
 
 def run_al_parser() -> argparse.ArgumentParser:
-    strategy_help = {"random": "the next rows of the seeded permutation (= the random baseline's subsets)",
-                     "qbc": "largest |RF - XGB| prediction (query by committee, the step's two models)",
-                     "rf_u": "widest 5-95 % interval of the RF's per-tree predictions (the paper)",
-                     "rf_u_std": "largest standard deviation of the RF's per-tree predictions",
-                     "xgb_u": "largest IBUG scale of an xgb_ibug model, the paper's IBUG: k = 100, "
-                              "uncalibrated (Brophy & Lowd 2022)",
-                     "xgb_u_tuned": "xgb_u with our tuned IBUG: k and a scale calibration chosen on a "
-                                    "hold-out of the selected rows"}
     parser = argparse.ArgumentParser(
-        prog="run_al.py",
+        prog=program_name("run_al.py"),
         description="Active learning (Li et al. 2023): from a random init fraction of the pool, each step "
                     "fits XGB and RF on the selected set, scores them (ID test, unused pool, OOD sets) and "
                     "adds a batch of step fraction x pool chosen by the strategy, up to the stop fraction. "
@@ -324,26 +358,32 @@ def run_al_parser() -> argparse.ArgumentParser:
                     "rho of scores vs true errors, batch vs pool error, calibration) to "
                     "OUT/al_diagnostics.csv. A rerun skips finished campaigns and continues interrupted "
                     "ones at their first unfinished step.",
-        epilog="strategies:\n" + "\n".join(f"  {name:11s} {strategy_help.get(name, '')}"
-                                            for name in active.STRATEGIES)
+        epilog="strategies:\n" + "\n".join(f"  {name:11s} {selectors.get(name).help}"
+                                            for name in selectors.strategy_names())
                + "\n\nexample:\n  python codes/run_al.py --dataset mp18_comp --target e_form "
                  "--strategies random,qbc,rf_u,xgb_u --seeds 0,1,2 --profile quick --n-jobs 2 "
                  "--full-reference --out results/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
     parser.add_argument("--strategies", type=comma_list, default=["random", "qbc", "rf_u", "xgb_u"],
-                        help=f"comma-separated query strategies from {', '.join(active.STRATEGIES)} "
+                        help=f"comma-separated query strategies from {', '.join(selectors.strategy_names())} "
                              "(default: random,qbc,rf_u,xgb_u)")
     parser.add_argument("--seeds", type=seed_list, default=None,
                         help="comma-separated seeds, e.g. 0,1,2; each seeds the initial set, the models and "
                              "the tie-breaks (default: 0..n-1 with the profile's tree seed count)")
+    al = {name: settings["al"] for name, settings in config.PROFILES.items()}
+
+    def profiles_say(key: str) -> str:
+        return ", ".join(f"{name} {values[key]:g}" for name, values in al.items())
+
     parser.add_argument("--init-frac", type=float, default=None,
-                        help="initial random fraction of the pool (default: the profile's, 0.01)")
+                        help=f"initial random fraction of the pool (default: the profile's; "
+                             f"{profiles_say('init_frac')})")
     parser.add_argument("--step-frac", type=float, default=None,
-                        help="fraction of the pool added per step (default: the profile's; paper 0.01, "
-                             "quick 0.02)")
+                        help=f"fraction of the pool added per step (default: the profile's; "
+                             f"{profiles_say('step_frac')})")
     parser.add_argument("--stop-frac", type=float, default=None,
-                        help="last training fraction (default: the profile's; paper 0.5, quick 0.21)")
+                        help=f"last training fraction (default: the profile's; {profiles_say('stop_frac')})")
     parser.add_argument("--full-reference", action="store_true",
                         help="also fit XGB and RF on the whole pool for each seed (random-baseline cells at "
                              "fraction 1, shared with random_baseline.py) so the summary can report the "
@@ -354,7 +394,7 @@ def run_al_parser() -> argparse.ArgumentParser:
 
 def run_al_main(argv: Sequence[str] | None = None) -> int:
     args = run_al_parser().parse_args(argv)
-    active.check_strategies(args.strategies)
+    selectors.check_strategies(args.strategies)
     context = context_from(args)
     started = time.perf_counter()
     splits = split_data(context, args.dataset, args.target)
@@ -409,4 +449,176 @@ def run_al_main(argv: Sequence[str] | None = None) -> int:
                                   & (diagnostics["target"] == args.target)]
     print_table(active.diagnostics_summary(diagnostics))
     write_summary(store)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# prune_data.py
+# --------------------------------------------------------------------------------------------------
+def prune_data_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=program_name("prune_data.py"),
+        description="Prune a dataset's pool with a guiding model (Li et al. 2023): order the entries "
+                    "from redundant to informative, evaluate the retained sets with the guiding and the "
+                    "transfer model on the ID test set, the unused pool and the OOD sets, and write where "
+                    "the redundant data lies. Resumes after an interruption.",
+        epilog="examples:\n  python codes/prune_data.py --dataset mp18_comp --target e_form --guide xgb\n"
+               "  python codes/prune_data.py --dataset mp18_comp --target e_form --guide xgb --export 0.2",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    parser.add_argument("--guide", choices=["xgb", "rf"], default="xgb", help="guiding model (default xgb)")
+    parser.add_argument("--eval-models", type=comma_list, default=None,
+                        help="models trained on the retained sets (default: the guide and the transfer "
+                             "model, e.g. xgb,rf; add alignn for structure datasets)")
+    parser.add_argument("--eval-fractions", type=fraction_list, default=None, metavar="F1,F2",
+                        help="evaluate the rounds nearest these fractions instead of the profile's grid "
+                             "(paper: every round); a later run into the same folder adds the missing ones")
+    parser.add_argument("--export", type=float, default=None, metavar="FRACTION",
+                        help="also write the pruned training set at this fraction of the pool to "
+                             "OUT/pruned_<dataset>_<target>_<split>_<guide>_<fraction>.csv")
+    parser.add_argument("--redundancy-fraction", type=unit_fraction, default=None, metavar="F",
+                        help="compare removed and retained entries (OUT/redundancy/) at the retained set of "
+                             "this fraction of the pool, 0 < F <= 1 (default: the smallest pruned fraction "
+                             "whose guide-model ID-test RMSE is within 10 %% of the full-data RMSE, else "
+                             f"{REDUNDANCY_FALLBACK_FRACTION:g})")
+    add_run_args(parser)
+    return parser
+
+
+def _print_significant(tables: dict[str, pd.DataFrame], fraction: float, top: int = 8) -> None:
+    """Print the element and arity enrichments that are more than chance (q < 0.05), or say there are none."""
+    print(f"\nwhere the redundant data lies, at retained fraction {fraction:.4g} (groups with BH q < "
+          f"{SIGNIFICANCE_Q:g} only; all groups in OUT/redundancy/):")
+    columns = ["n_total", "n_removed", "n_retained", "enrichment", "enrichment_ci_low", "enrichment_ci_high",
+               "q_value"]
+    for name, group, label, singular in (
+            ("elements", "element", "elements", "element"),
+            ("n_elements", "arity_name", "numbers of elements", "number of elements")):
+        table = tables.get(name)
+        if table is None:
+            continue
+        significant = table[table["significant"]].sort_values("enrichment", ascending=False)
+        over, under = significant[significant["enrichment"] > 1], significant[significant["enrichment"] < 1]
+        if significant.empty:
+            print(f"no {singular} is significantly over- or under-represented among the removed entries")
+            continue
+        if len(over):
+            print(f"{label} over-represented among the removed entries ({len(over)} significant):")
+            print_table(over.head(top)[[group, *columns]])
+        if len(under):
+            print(f"{label} under-represented among the removed entries, i.e. kept "
+                  f"({len(under)} significant):")
+            print_table(under.iloc[::-1].head(top)[[group, *columns]])
+
+
+def prune_data_main(argv: Sequence[str] | None = None) -> int:
+    args = prune_data_parser().parse_args(argv)
+    models = args.eval_models or [args.guide, TRANSFER[args.guide]]
+    check_models(models)
+    if args.export is not None and not 0 < args.export <= 1:
+        raise LessdataError(f"--export {args.export} is outside (0, 1]")
+    context = context_from(args)
+    started = time.perf_counter()
+    splits = split_data(context, args.dataset, args.target)
+    if "alignn" in models:
+        splits[0].pool.model_input("alignn")  # the clear composition-only error, before hours of pruning
+    timings: dict[str, Any] = {"splits": {}}
+    for data in splits:
+        timings["splits"][data.split.label] = prune_one_split(args, context, data, models)
+    timings["wall_seconds"] = round(time.perf_counter() - started, 2)
+    store = ResultsStore(args.out)
+    data = splits[0]
+    store.write_manifest("prune_data", {**vars(args), "out": str(args.out)}, timings, manifest_data(data))
+    write_summary(store)
+    return 0
+
+
+def prune_one_split(args: argparse.Namespace, context: RunContext, data: ExperimentData,
+                    models: Sequence[str]) -> dict[str, Any]:
+    """Pruning order, redundancy tables, export and evaluation cells on one ID hold-out split."""
+    started = time.perf_counter()
+    result, name = run_pruning(data, args.guide, context, progress=not args.no_progress)
+    print(f"pruning ({args.guide}, split {data.split.label}): {result.n_rounds} rounds, threshold "
+          f"{result.threshold:.4g}, pool {result.n_pool} -> {result.round_sizes[-1]} "
+          f"({result.final_fraction:.2%}), stop: {result.stop_reason}, fits {result.fit_seconds.sum():.1f} s "
+          f"of {result.round_seconds.sum():.1f} s")
+    if args.redundancy_fraction is not None:
+        result.round_at(args.redundancy_fraction)  # unreached: the clear error now, not after the evaluation
+    if args.export is not None:
+        path = export_pruned(data, result, args.export, StoreLayout(args.out).pruned_export(
+            data.dataset.name, args.target, data.split.label, args.guide, args.export))
+        print(f"exported the pruned set at {args.export:g} of the pool to {path}")
+    cells = pruning_cells(data, args.guide, name, evaluation_sizes(result, args.profile, args.eval_fractions),
+                          models)
+    report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                       progress=not args.no_progress, description=f"pruned sets ({args.guide})")
+    print(f"{report.n_run} evaluation cells run, {report.n_skipped} already done, "
+          f"wall {report.wall_seconds:.1f} s")
+    # After the evaluation: the default fraction is read from the guide's scores of the pruned sets.
+    if args.redundancy_fraction is not None:
+        fraction, source = args.redundancy_fraction, "--redundancy-fraction"
+    else:
+        fraction, source = redundancy_fraction(Path(args.out), data, result, args.guide)
+    print(f"\nredundancy tables at retained fraction {fraction:.4g} ({source})")
+    tables = write_redundancy(data, result, args.guide, Path(args.out), fraction=fraction)
+    _print_significant(tables, fraction)
+    return {"wall_seconds": round(time.perf_counter() - started, 2), "rounds": result.n_rounds,
+            "round_seconds": round(float(result.round_seconds.sum()), 2),
+            "round_fit_seconds": round(float(result.fit_seconds.sum()), 2),
+            "cells_run": report.n_run, "cells_skipped": report.n_skipped}
+
+
+# --------------------------------------------------------------------------------------------------
+# make_figures.py
+# --------------------------------------------------------------------------------------------------
+def make_figures_parser() -> argparse.ArgumentParser:
+    """Arguments of ``codes/make_figures.py``."""
+    parser = argparse.ArgumentParser(
+        prog=program_name("make_figures.py"),
+        description="Regenerate the study's figures and report from a results folder, without refitting "
+                    "anything: (a) ID RMSE vs training size, random and pruned; (b) unused-pool vs "
+                    "ID-test RMSE; (c) OOD vs ID-test RMSE per OOD split; (d) active-learning curves with "
+                    "random and pruning; (e) where the redundant data lies; (f) per-step AL diagnostics. "
+                    "Each figure is written as PNG and PDF to FIGDIR (figures whose tables are missing "
+                    "are skipped with a note); the report goes to DIR/REPORT.md and is printed.",
+        epilog="example:\n  python codes/make_figures.py --results results/ --out figs/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=config.results_dir(), metavar="DIR",
+                        help="results folder written by random_baseline.py, prune_data.py and run_al.py "
+                             "(default: results/)")
+    parser.add_argument("--out", type=Path, default=config.figs_dir(), metavar="FIGDIR",
+                        help="folder for the figures (default: figs/)")
+    parser.add_argument("--report", type=Path, default=None, metavar="FILE",
+                        help="where to write the report (default: DIR/REPORT.md)")
+    parser.add_argument("--formats", default="png,pdf",
+                        help="comma-separated figure formats (default: png,pdf)")
+    parser.add_argument("--quiet", action="store_true", help="do not print the report")
+    return parser
+
+
+def make_figures_main(argv: Sequence[str] | None = None) -> int:
+    """Draw and save every figure, write and print the report."""
+    args = make_figures_parser().parse_args(argv)
+    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    unknown = sorted(set(formats) - {"png", "pdf", "svg"})
+    if unknown or not formats:
+        raise LessdataError(f"--formats {args.formats!r}: choose from png, pdf, svg")
+    started = time.perf_counter()
+    results = load_results(args.results)
+    plots = make_all(results)
+    for plot in plots:
+        paths = save_plot(plot, args.out, formats)
+        if paths:
+            print(f"{plot.name}: " + ", ".join(str(p) for p in paths))
+        for note in plot.notes:
+            print(f"  note: {note}")
+        if plot.figure is None:
+            print(f"{plot.name}: skipped")
+    report_path = args.report or args.results / "REPORT.md"
+    text = build_report(results, plots, fig_dir=args.out, report_path=report_path)
+    lio.write_text(report_path, text)
+    if not args.quiet:
+        print()
+        print(text)
+    print(f"report: {report_path}; figures: {args.out}/ ({time.perf_counter() - started:.1f} s)")
     return 0

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from lessdata import config, featurize
+from lessdata import config
 from lessdata import io as lio
-from lessdata.datasets import Dataset, load_dataset, resolve
+from lessdata.datasets import Dataset, DatasetError, load_dataset, resolve
 from lessdata.errors import StructuresRequiredError
 from lessdata.models import make_model
 from lessdata.splits import OODSpec, Split, coverage, make_split, read_id_list, split_label
 from lessdata.store import PREDICTIONS_FIELD, PredictionStore, StoreLayout
+from lessdata.structures import parse_structure
 
 STRUCTURE_MODELS = ("alignn", "alignn_es")
 
@@ -58,7 +59,7 @@ class EvalSet:
                 "--name NAME --id-col C --structure-col C --targets T` (CIF/POSCAR text, pymatgen dict "
                 "or jarvis Atoms dict), or use a paper dataset (e.g. --dataset jarvis22).")
         if self._parsed is None:
-            self._parsed = [featurize.parse_structure(s) for s in self.structures]
+            self._parsed = [parse_structure(s) for s in self.structures]
         return self._parsed if rows is None else [self._parsed[i] for i in rows]
 
 
@@ -112,8 +113,8 @@ def prepare(dataset_name: str, target: str, *, ood: list[str] | None = None,
         split.check_data(dataset, split_path)
         wanted = None if specs is None else [[s.kind, s.value] for s in specs]
         if wanted is not None and wanted != split.params["ood"]:
-            raise ValueError(f"{split_path} was made with OOD sets {split.params['ood']}, not {wanted}; "
-                             "use another --out folder or delete the split file")
+            raise DatasetError(f"{split_path} was made with OOD sets {split.params['ood']}, not {wanted}; "
+                               "use another --out folder or delete the split file")
     else:
         split = make_split(dataset, ood=specs, seed=split_seed, test_ids=given_test)
     newer = None

@@ -1,43 +1,8 @@
 """The study's matminer feature sets, computed in batches, with failures recorded and results cached.
 
-Li et al. (Nat Commun 14, 7283, 2023) describe every material by two fixed matminer feature sets, and
-this module reproduces exactly those:
-
-* **compositional (145)**: ``Stoichiometry``, ``ElementProperty`` with the "magpie" preset,
-  ``ValenceOrbital(props=["frac"])`` and ``IonProperty(fast=True)`` -- the general-purpose attribute
-  set of Ward, Agrawal, Choudhary & Wolverton, npj Comput. Mater. 2, 16028 (2016);
-* **structural (128)**: ``SiteStatsFingerprint`` with the "CoordinationNumber_ward-prb-2017" and
-  "LocalPropertyDifference_ward-prb-2017" presets, ``StructuralHeterogeneity``,
-  ``MaximumPackingEfficiency`` and ``ChemicalOrdering`` -- the Voronoi-tessellation attributes of
-  Ward et al., Phys. Rev. B 96, 024104 (2017).
-
-All featurization is done by matminer (Ward et al., Comput. Mater. Sci. 152, 60-69, 2018); this module
-only decides *what* is computed and adds what a long batch run needs around it:
-
-* one row per input in input order, ``float64``, ``NaN`` where a featurizer failed, and a ``failures``
-  table naming the row, the input and the reason -- nothing is dropped silently;
-* identical inputs are featurized once (the 47k-entry MP-2018 set has ~35k distinct formulas);
-* a parquet cache keyed by the inputs, the feature labels and the matminer/pymatgen versions, so a
-  rerun loads in seconds and a library upgrade can never serve stale features;
-* parsers for the formats users bring (formula text, CIF, POSCAR, pymatgen and jarvis dicts) that
-  fail with a message naming the format and the problem.
-
-Two preprocessing rules come from the paper and from matminer's requirements:
-
-* structures are wrapped into the unit cell before featurization (the paper does this; jarvis
-  structures often carry coordinates outside [0, 1));
-* oxidation states are stripped before featurization.  ``IonProperty(fast=True)`` decides "compound
-  possible" by enumerating each element's common oxidation states only when the composition carries
-  none; a decorated composition silently switches it to the assigned charges, so the same material
-  would get different features depending on how it was stored.
-
-The 273-column set for structures is the 128 structural columns followed by the 145 compositional
-ones, the column order of the paper's ``*_featurized_matminer.pkl`` files.
-
-Parallelism: ``n_jobs=1`` is the default because it was measured faster on a two-core machine
-(matminer's own pool starts a fresh process for every chunk, ``maxtasksperchild=1``, and can hang,
-matminer issues #638 and #902).  ``n_jobs > 1`` splits the distinct inputs into a few large chunks
-run by joblib workers, each calling matminer serially.
+:func:`featurize_compositions` (145 compositional features) and :func:`featurize_structures` (128
+structural, then 145 compositional) return a :class:`FeaturizationResult`: one row per input, ``NaN``
+where a featurizer failed, and a table of the failures.  Which features and why: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -48,7 +13,6 @@ import importlib.metadata
 import json
 import logging
 import math
-import re
 import time
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -66,16 +30,19 @@ from matminer.featurizers.structure import (
     SiteStatsFingerprint,
     StructuralHeterogeneity,
 )
-from pymatgen.core import Composition, Lattice, Structure
-from pymatgen.core.periodic_table import DummySpecies
+from pymatgen.core import Composition, Structure
 from tqdm.auto import tqdm
 
+from lessdata.errors import LessdataError
 from lessdata.io import atomic_path
+from lessdata.structures import _parse_all, parse_formula, parse_structure, structure_hash
 
 __all__ = [
     "COMPOSITION_FEATURE_COUNT",
     "STRUCTURE_FEATURE_COUNT",
     "STRUCTURE_AND_COMPOSITION_FEATURE_COUNT",
+    "FEATURE_SETS",
+    "FeatureSet",
     "FeaturizationResult",
     "composition_featurizer",
     "structure_featurizer",
@@ -84,9 +51,6 @@ __all__ = [
     "structure_and_composition_feature_labels",
     "featurize_compositions",
     "featurize_structures",
-    "parse_formula",
-    "parse_structure",
-    "structure_hash",
 ]
 
 logger = logging.getLogger(__name__)
@@ -102,8 +66,6 @@ _CACHE_SCHEMA = 1
 _ERROR_COLUMN = "__featurize_error__"
 #: Rows per matminer call in the serial path: small enough for a live progress bar and a prompt Ctrl-C.
 _SERIAL_CHUNK = 200
-#: Decimals kept when hashing structures: far below DFT precision, far above float round-off.
-_HASH_DECIMALS = 10
 
 
 # --------------------------------------------------------------------------------------------------
@@ -181,100 +143,6 @@ class FeaturizationResult:
     def failed_rows(self) -> np.ndarray:
         """Positions of the rows listed in ``failures``, sorted."""
         return np.sort(self.failures["row"].to_numpy(dtype=np.int64))
-
-
-# --------------------------------------------------------------------------------------------------
-# Parsing
-# --------------------------------------------------------------------------------------------------
-def parse_formula(text: str) -> Composition:
-    """Parse a chemical formula into an element-only pymatgen ``Composition``.
-
-    pymatgen accepts some strings that are not chemistry (it turns unknown symbols such as "Xx" into
-    dummy species, and "Fe0" into an empty composition); those would only fail later, deep inside a
-    featurizer, so they are rejected here with the reason.
-
-    Args:
-        text: A formula such as ``"Fe2O3"``, ``"Li0.5CoO2"`` or ``"Ca(OH)2"``.
-
-    Returns:
-        The composition, without oxidation states.
-
-    Raises:
-        ValueError: If ``text`` is not a string, is empty, cannot be parsed, names an unknown element
-            or contains no atoms.  The message names the formula.
-    """
-    if not isinstance(text, str):
-        kind = "missing value (NaN/None)" if _is_missing(text) else type(text).__name__
-        raise ValueError(f"formula must be text, got {kind}: {text!r}")
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError(f"empty formula {text!r}")
-    try:
-        composition = Composition(stripped)
-    except Exception as exc:  # pymatgen raises ValueError, KeyError, ... depending on the defect
-        raise ValueError(f"cannot parse formula {text!r}: {exc}") from exc
-    unknown = sorted({species.symbol for species in composition if isinstance(species, DummySpecies)})
-    if unknown:
-        raise ValueError(f"formula {text!r} contains unknown element symbol(s): {', '.join(unknown)}")
-    if composition.num_atoms <= 0:
-        raise ValueError(f"formula {text!r} contains no atoms")
-    return composition.element_composition
-
-
-def parse_structure(obj: Any) -> Structure:
-    """Read a crystal structure from any of the formats lessdata accepts, wrapped into the unit cell.
-
-    Accepted inputs: a pymatgen ``Structure``; a pymatgen ``Structure.as_dict()`` dict; a jarvis-tools
-    ``Atoms.to_dict()`` dict (keys ``lattice_mat``, ``coords``, ``elements``, ``cartesian``); the JSON
-    text of either dict; CIF text; POSCAR text.  The jarvis dict is converted directly (lattice,
-    species, coordinates in the frame that ``cartesian`` names), which is what jarvis'
-    ``Atoms.pymatgen_converter`` does, without importing jarvis.
-
-    Disordered structures (partial occupancies) are rejected: the structural featurizers fail on them
-    with unhelpful errors, and graph models need one species per site.
-
-    Args:
-        obj: The structure in one of the formats above.
-
-    Returns:
-        A new ``Structure`` with every site's fractional coordinates in [0, 1).
-
-    Raises:
-        ValueError: With a message naming the detected format and what went wrong.
-    """
-    if isinstance(obj, Structure):
-        fmt, structure = "pymatgen Structure", obj.copy()
-    elif isinstance(obj, Mapping):
-        fmt, structure = _structure_from_mapping(obj, source="dict")
-    elif isinstance(obj, (str, bytes)):
-        fmt, structure = _structure_from_text(obj.decode() if isinstance(obj, bytes) else obj)
-    elif _is_missing(obj):
-        raise ValueError(f"missing structure (got {obj!r})")
-    else:
-        raise ValueError(
-            f"unsupported structure input of type {type(obj).__name__}; expected a pymatgen Structure, "
-            "a pymatgen or jarvis dict, JSON text, CIF text or POSCAR text"
-        )
-    _validate_structure(structure, fmt)
-    return _wrapped(structure)
-
-
-def structure_hash(structure: Structure) -> str:
-    """Stable sha256 of a structure, for cache keys (features here, graphs in the ALIGNN wrapper).
-
-    The hash covers what the features and graphs depend on -- lattice matrix, periodicity, charge, and
-    per site the species (with oxidation state and occupancy) and fractional coordinates -- written
-    as canonical JSON with numbers rounded to 1e-10.  Coordinates are wrapped into [0, 1) first, so a
-    structure and its wrapped copy hash alike.  Site properties (magnetic moments, labels) and
-    pymatgen's serialization format are left out, so the hash survives pymatgen upgrades.
-
-    Args:
-        structure: A pymatgen ``Structure``.
-
-    Returns:
-        64 hex characters.
-    """
-    return hashlib.sha256(_canonical_structure_json(structure).encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -381,23 +249,6 @@ def featurize_structures(
 # --------------------------------------------------------------------------------------------------
 # Featurization internals
 # --------------------------------------------------------------------------------------------------
-def _parse_all(inputs: Sequence[Any], parse: Callable[[Any], Any]) -> tuple[list[Any], list[str | None]]:
-    """Parse every input, recording (never raising) each failure as that row's error text.
-
-    Returns:
-        (parsed objects with None where parsing failed, per-row error or None).
-    """
-    parsed: list[Any] = []
-    errors: list[str | None] = [None] * len(inputs)
-    for row, item in enumerate(inputs):
-        try:
-            parsed.append(parse(item))
-        except Exception as exc:  # ValueError by contract; anything else is recorded too, not raised
-            parsed.append(None)
-            errors[row] = f"parse: {_exception_text(exc)}"
-    return parsed, errors
-
-
 def _featurize_compositions(
     compositions: Sequence[Composition | None], *, progress: bool, n_jobs: int
 ) -> tuple[np.ndarray, list[str | None]]:
@@ -559,7 +410,7 @@ def _last_line(trace: str) -> str:
 def _resolve_n_jobs(n_jobs: int) -> int:
     """Number of worker processes for ``n_jobs`` (joblib's convention: -1 = all cores)."""
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
+        raise LessdataError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
     if n_jobs > 0:
         return int(n_jobs)
     return max(1, cpu_count() + 1 + int(n_jobs))
@@ -570,11 +421,6 @@ def _feature_frame(values: np.ndarray, labels: list[str]) -> pd.DataFrame:
     clean = np.array(values, dtype=np.float64)
     clean[~np.isfinite(clean)] = np.nan
     return pd.DataFrame(clean, columns=pd.Index(labels, dtype=object))
-
-
-def _exception_text(exc: Exception) -> str:
-    """The message of a ``ValueError`` (ours, already explicit); type and message of anything else."""
-    return str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"
 
 
 def _join_errors(*reasons: str | None) -> str | None:
@@ -667,153 +513,35 @@ def _write_cache(path: Path | None, features: pd.DataFrame, errors: Sequence[str
     logger.info("cached features in %s", path)
 
 
+@dataclasses.dataclass(frozen=True)
+class FeatureSet:
+    """A named feature preset: what it is computed from, its columns and the function computing them."""
+
+    name: str
+    input_kind: str  # ``composition`` (a formula column) or ``structure``: ``DatasetSpec.input_kind``
+    n_structural: int  # leading structural columns (the rest are compositional)
+    labels: Callable[[], list[str]]
+    compute: Callable[..., FeaturizationResult]
+    description: str
+
+
+#: The paper's feature sets by the input they need (``DatasetSpec.input_kind``).
+FEATURE_SETS: dict[str, FeatureSet] = {
+    "composition": FeatureSet("composition", "composition", 0, composition_feature_labels,
+                              featurize_compositions, "145 compositional features (Ward et al. 2016)"),
+    "structure": FeatureSet("structure+composition", "structure", STRUCTURE_FEATURE_COUNT,
+                            structure_and_composition_feature_labels, featurize_structures,
+                            "128 structural (Ward et al. 2017) + 145 compositional features"),
+}
+
+
 # --------------------------------------------------------------------------------------------------
-# Structure helpers
+# Input helpers
 # --------------------------------------------------------------------------------------------------
-_JARVIS_KEYS = ("lattice_mat", "coords", "elements", "cartesian")
-_CIF_MARKERS = re.compile(r"^\s*(data_|_cell_length_a|loop_)", re.MULTILINE)
-
-
-def _structure_from_text(text: str) -> tuple[str, Structure]:
-    """Detect JSON, CIF or POSCAR text and read it."""
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError("empty structure text")
-    if stripped.startswith("{"):
-        try:
-            decoded = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"JSON text: not valid JSON ({exc})") from exc
-        if not isinstance(decoded, Mapping):
-            raise ValueError(f"JSON text: expected an object, got {type(decoded).__name__}")
-        return _structure_from_mapping(decoded, source="JSON text")
-    if _CIF_MARKERS.search(stripped):
-        return "CIF text", _read_with_pymatgen(stripped, "cif", "CIF text")
-    # Not JSON and no CIF block: POSCAR is the remaining text format, and the message says so.
-    return "POSCAR text", _read_with_pymatgen(
-        stripped, "poscar", "POSCAR text (not JSON, no CIF 'data_' block)"
-    )
-
-
-def _read_with_pymatgen(text: str, fmt: str, label: str) -> Structure:
-    """Parse with pymatgen; its warnings explain a failure better than its exception, so keep them.
-
-    pymatgen's CIF parser reports the actual problem ("No structure parsed ... '_atom_site_label'")
-    as a warning and then raises a generic error; on failure those warnings go into the message, on
-    success they are passed on to the caller unchanged.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            structure = Structure.from_str(text, fmt=fmt)
-        except Exception as exc:  # pymatgen's parsers raise many types (ValueError, IndexError, ...)
-            notes = list(dict.fromkeys(" ".join(str(item.message).split()) for item in caught))
-            # pymatgen repeats all CIF notes in one summary warning; keep the individual ones.
-            notes = [note for note in notes if not note.startswith("Issues encountered")] or notes
-            detail = f"; pymatgen warned: {' | '.join(notes)}" if notes else ""
-            raise ValueError(
-                f"{label}: pymatgen could not read it ({type(exc).__name__}: {exc}){detail}"
-            ) from exc
-    for item in caught:
-        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
-    return structure
-
-
-def _structure_from_mapping(data: Mapping[str, Any], *, source: str) -> tuple[str, Structure]:
-    """Read a jarvis ``Atoms`` dict or a pymatgen ``Structure`` dict."""
-    keys = set(data)
-    if {"lattice_mat", "coords", "elements"} <= keys:
-        fmt = f"jarvis Atoms dict ({source})"
-        return fmt, _structure_from_jarvis(data, fmt)
-    if {"lattice", "sites"} <= keys:
-        fmt = f"pymatgen Structure dict ({source})"
-        declared = data.get("@class", "Structure")
-        if declared not in ("Structure", "IStructure"):
-            raise ValueError(f"{fmt}: '@class' is {declared!r}, expected 'Structure'")
-        try:
-            return fmt, Structure.from_dict(dict(data))
-        except Exception as exc:  # malformed nested content raises KeyError/TypeError/ValueError
-            raise ValueError(f"{fmt}: pymatgen could not read it ({type(exc).__name__}: {exc})") from exc
-    raise ValueError(
-        f"{source}: not a pymatgen Structure dict (keys 'lattice', 'sites') nor a jarvis Atoms dict "
-        f"(keys {', '.join(map(repr, _JARVIS_KEYS))}); got keys {sorted(map(str, keys))}"
-    )
-
-
-def _structure_from_jarvis(data: Mapping[str, Any], fmt: str) -> Structure:
-    """Build a ``Structure`` from jarvis-tools ``Atoms.to_dict()`` content."""
-    if "cartesian" not in data:
-        raise ValueError(f"{fmt}: key 'cartesian' is missing, so the coordinate frame is unknown")
-    try:
-        lattice = np.asarray(data["lattice_mat"], dtype=np.float64)
-        coords = np.asarray(data["coords"], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{fmt}: 'lattice_mat' and 'coords' must be numeric arrays ({exc})") from exc
-    elements = list(data["elements"])
-    if lattice.shape != (3, 3):
-        raise ValueError(f"{fmt}: 'lattice_mat' must be 3x3, got shape {lattice.shape}")
-    if coords.ndim != 2 or coords.shape[1] != 3 or len(coords) != len(elements):
-        raise ValueError(
-            f"{fmt}: 'coords' must be {len(elements)}x3 to match {len(elements)} 'elements', "
-            f"got shape {coords.shape}"
-        )
-    try:
-        return Structure(Lattice(lattice), elements, coords, coords_are_cartesian=bool(data["cartesian"]))
-    except Exception as exc:  # unknown element symbols raise ValueError/KeyError in pymatgen
-        raise ValueError(f"{fmt}: pymatgen could not build it ({type(exc).__name__}: {exc})") from exc
-
-
-def _validate_structure(structure: Structure, fmt: str) -> None:
-    """Reject structures that parse but cannot be featurized, with the reason."""
-    if len(structure) == 0:
-        raise ValueError(f"{fmt}: the structure has no sites")
-    matrix = structure.lattice.matrix
-    if not np.all(np.isfinite(matrix)) or abs(structure.lattice.volume) < 1e-6:
-        raise ValueError(f"{fmt}: degenerate lattice (volume {structure.lattice.volume:.3g} A^3)")
-    if not np.all(np.isfinite(structure.frac_coords)):
-        raise ValueError(f"{fmt}: non-finite atomic coordinates")
-    unknown = sorted({sp.symbol for site in structure for sp in site.species if isinstance(sp, DummySpecies)})
-    if unknown:
-        raise ValueError(f"{fmt}: unknown element symbol(s): {', '.join(unknown)}")
-    disordered = [index for index, site in enumerate(structure) if not site.is_ordered]
-    if disordered:
-        first = disordered[0]
-        raise ValueError(
-            f"{fmt}: the structure is disordered ({len(disordered)} site(s) with partial occupancy, "
-            f"e.g. site {first}: {structure[first].species}); lessdata needs one species per site"
-        )
-
-
-def _wrapped(structure: Structure) -> Structure:
-    """Copy with all sites translated into the unit cell (the paper's preprocessing step)."""
-    return Structure.from_sites(structure, to_unit_cell=True, properties=dict(structure.properties))
-
-
 def _without_oxidation_states(structure: Structure) -> Structure:
     plain = structure.copy()
     plain.remove_oxidation_states()
     return plain
-
-
-def _canonical_structure_json(structure: Structure) -> str:
-    def rounded(array: np.ndarray) -> list:
-        return (np.round(np.asarray(array, dtype=np.float64), _HASH_DECIMALS) + 0.0).tolist()
-
-    frac = np.mod(structure.frac_coords, 1.0)
-    frac = np.round(frac, _HASH_DECIMALS)
-    frac[frac >= 1.0] = 0.0
-    sites = [
-        [sorted([str(species), round(float(occupancy), _HASH_DECIMALS)]
-                for species, occupancy in site.species.items()), coords]
-        for site, coords in zip(structure, rounded(frac), strict=True)
-    ]
-    canonical = {
-        "lattice": rounded(structure.lattice.matrix),
-        "pbc": [bool(flag) for flag in structure.lattice.pbc],
-        "charge": float(structure.charge or 0.0),
-        "sites": sites,
-    }
-    return json.dumps(canonical, sort_keys=True, separators=(",", ":"))
 
 
 def _unparsed_key(obj: Any) -> str:
@@ -826,7 +554,3 @@ def _describe(obj: Any, limit: int = 60) -> str:
     """Short, single-line description of a raw input for the failures table."""
     text = " ".join(str(obj).split())
     return f"{type(obj).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -1,43 +1,13 @@
 """The paper's figures, regenerated from the results tables alone (no model is ever refitted here).
 
-Every figure is a pure function of tables that the experiment scripts wrote into one results folder
-(``scores.csv``, ``al_diagnostics.csv``, ``redundancy/*.csv``), so a figure can be redrawn at any time,
-for any dataset, from a copy of that folder.  Each plotting function returns a :class:`PlotResult`: the
-matplotlib figure *and* a tidy frame with exactly the numbers drawn (one row per plotted point or bar,
-keyed by the ``gid`` of the artist that shows it), so tests can check a figure against the CSV values
-it came from, and a reader can get the numbers behind any picture.
-
-Figures (the issue's letters):
-
-(a) :func:`plot_id_performance`: ID-test RMSE vs training-set size (% of the pool, log x); random
-    subsets (filled markers, mean ± std over seeds) and pruned sets (open markers) per model.
-(b) :func:`plot_unused_vs_id`: unused-pool RMSE against ID-test RMSE of the same training sets.
-(c) :func:`plot_ood_vs_id`: OOD RMSE against ID-test RMSE, one panel per OOD split.
-(d) :func:`plot_active_learning`: AL learning curves with the random and pruning curves.
-(e) :func:`plot_redundancy`: what the pruned-away (redundant) entries are, by element, number of
-    elements, polymorph-family size and crystal system.
-(f) :func:`plot_al_diagnostics`: per-step quality of the AL scores (Spearman ρ against the true errors,
-    error of the chosen batch relative to the pool).
-
-Encoding, the same in every figure (one table, :data:`MODEL_STYLES` / :data:`METHOD_STYLES`): the
-*model trained* sets colour and marker shape; the *selection method* sets line style and marker fill.
-(b) and (c) plot one error against another rather than against size because the claim they test is a
-relation between two errors of the *same* training set (unused below ID; OOD far above it and flat):
-the diagonal y = x is the reference, random subsets lie near it in (b) by construction, and absolute
-RMSEs stay readable in their units, which a ratio would hide.  Size runs along each curve (larger
-training sets have lower ID RMSE, to the left, as a note in each panel says; labelling points with
-their sizes was tried and collided wherever pruned sets crowd together).  (d) uses one panel per
-strategy (see :func:`plot_active_learning` for why), (e) plots ratios on log axes, and (f), where no
-model is trained, colours each strategy by the model whose output it ranks by.
-
-Figures are built with :class:`matplotlib.figure.Figure` on an Agg canvas, never through ``pyplot``, so
-importing this module changes no global matplotlib state and figures are freed when dropped.
+:func:`load_results` reads one results folder and :func:`make_all` draws figures (a)-(f); every
+``plot_*`` function returns a :class:`PlotResult` (the figure and a frame of exactly the numbers drawn),
+which :func:`save_plot` writes.  Layout and encoding choices: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +24,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from lessdata import io as lio
+from lessdata import selectors, splits
 from lessdata.analysis import curve_intervals, curve_name, interval_summary, study_bootstraps
+from lessdata.errors import LessdataError, MissingInputError
+from lessdata.intervals import full_data_rows
+from lessdata.selectors import MethodStyle
+from lessdata.store import DEFAULT_SPLIT, KEY_COLUMNS, StoreLayout
 
 # --------------------------------------------------------------------------------------------------
 # Style: one table for every figure.
@@ -96,18 +71,6 @@ class ModelStyle:
     marker: str
 
 
-@dataclass(frozen=True)
-class MethodStyle:
-    """Line style and marker fill of one selection method."""
-
-    label: str
-    linestyle: Any
-    fillstyle: str
-    linewidth: float = 1.2
-    zorder: float = 2.0
-    short: str = ""
-
-
 #: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies and in greyscale by
 #: marker shape).
 MODEL_STYLES: dict[str, ModelStyle] = {
@@ -126,27 +89,8 @@ SCORER_STYLES: dict[str, ModelStyle] = {
 _FALLBACK_MODEL_COLORS = ("#CC79A7", "#E69F00", "#56B4E9", "#000000")
 _FALLBACK_MODEL_MARKERS = ("D", "v", "P", "X")
 
-#: ``prune`` is a set pruned with the model that is trained on it; ``prune_transfer`` one pruned with
-#: another model (the paper's transfer test).  AL strategies share the method names of ``scores.csv``.
-METHOD_STYLES: dict[str, MethodStyle] = {
-    "random": MethodStyle("random, mean ± std", "-", "full", 1.2, 2.0, "random"),
-    "prune": MethodStyle("pruned, same model", (0, (4.5, 1.8)), "none", 1.2, 3.0, "pruned"),
-    "prune_transfer": MethodStyle("pruned, other model", (0, (1.0, 1.3)), "none", 1.3, 2.5,
-                                  "pruned (transfer)"),
-    "qbc": MethodStyle("QBC", (0, (7.0, 1.6, 1.2, 1.6)), "left", 1.3, 2.6, "QBC"),
-    "rf_u": MethodStyle("RF-U", (0, (1.2, 1.3, 1.2, 1.3, 5.5, 1.3)), "bottom", 1.3, 2.6, "RF-U"),
-    "rf_u_std": MethodStyle("RF-U (std)", (0, (9.0, 1.5, 9.0, 4.0)), "top", 1.3, 2.6, "RF-U (std)"),
-    "xgb_u": MethodStyle("XGB-U", (0, (5.5, 1.3, 1.2, 1.3, 1.2, 1.3)), "right", 1.3, 2.6, "XGB-U"),
-}
-_FALLBACK_METHOD = MethodStyle("", (0, (3.0, 1.0, 1.0, 1.0)), "top", 1.2, 2.4)
-
-#: Active-learning strategies in the order the figures show them.
-AL_METHODS = ("qbc", "rf_u", "rf_u_std", "xgb_u")
-
 UNITS: dict[str, str] = {"e_form": "eV/atom", "bandgap": "eV"}
 TARGET_NAMES: dict[str, str] = {"e_form": "formation energy", "bandgap": "band gap"}
-OOD_NAMES: dict[str, str] = {"version": "newer snapshot", "newest": "newest ids",
-                             "cluster": "held-out cluster", "target": "upper target tail"}
 
 
 def model_style(model: str) -> ModelStyle:
@@ -161,10 +105,8 @@ def model_style(model: str) -> ModelStyle:
 
 
 def method_style(style_key: str) -> MethodStyle:
-    """Style of a method key (see :func:`style_key`); unknown methods get a fallback line style."""
-    if style_key in METHOD_STYLES:
-        return METHOD_STYLES[style_key]
-    return MethodStyle(style_key, _FALLBACK_METHOD.linestyle, _FALLBACK_METHOD.fillstyle, short=style_key)
+    """Style of a method key (see :func:`style_key`), from its selector record; unknown: a fallback."""
+    return selectors.style_of(style_key)
 
 
 def style_key(method: str, selector: str, model: str) -> str:
@@ -211,9 +153,10 @@ def order_models(models: Iterable[str]) -> list[str]:
 
 
 def order_methods(keys: Iterable[str]) -> list[str]:
-    """Method keys in the style table's order, then any others alphabetically."""
+    """Method keys in the registry's order, then any others alphabetically."""
     present = set(keys)
-    return [k for k in METHOD_STYLES if k in present] + sorted(present - set(METHOD_STYLES))
+    known = selectors.style_keys()
+    return [k for k in known if k in present] + sorted(present - set(known))
 
 
 def rmse_label(target: str, what: str) -> str:
@@ -229,19 +172,18 @@ def panel_title(dataset: str, target: str, extra: str = "") -> str:
 
 
 def ood_label(eval_set: str) -> str:
-    """Readable name of an ``ood_<name>`` evaluation set."""
-    name = eval_set.removeprefix("ood_")
-    if name.startswith("element_"):
-        return "OOD: contains " + " or ".join(name.removeprefix("element_").split("-"))
-    return f"OOD: {OOD_NAMES.get(name, name)}"
+    """Readable name of an ``ood_<name>`` evaluation set (from the OOD splitter's record)."""
+    return f"OOD: {splits.ood_label(eval_set.removeprefix('ood_'))}"
 
 
 # --------------------------------------------------------------------------------------------------
 # Results folder.
 # --------------------------------------------------------------------------------------------------
-#: Tables written by the pruning study into ``OUT/redundancy/`` (longest names first when matching).
+#: Tables written by the pruning study into ``OUT/redundancy/``.
 REDUNDANCY_TABLES = ("crystal_systems", "family_size", "spacegroups", "n_elements", "elements", "formulas",
                      "summary", "entries")
+#: Columns ``scores.csv`` must have for the figures (``split`` may be missing in folders older than it).
+SCORE_TABLE_COLUMNS = (*(column for column in KEY_COLUMNS if column != "split"), "eval_set", "rmse")
 
 
 @dataclass
@@ -272,86 +214,75 @@ class Results:
     bands: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` of a results-folder table, a damaged file named in a :class:`LessdataError`."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except ValueError as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
+        detail = " ".join(str(error).split())  # pandas ends some messages with a newline
+        raise LessdataError(f"{path} is not a readable table ({type(error).__name__}: {detail}); restore it, "
+                            "or rerun the script that wrote it") from error
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     """Read a results CSV the way the results store writes it (empty selector = random, not NaN)."""
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"selector": str})
+    frame = _read_csv(path, keep_default_na=False, na_values=[""], dtype={"selector": str})
     if "selector" in frame:
         frame["selector"] = frame["selector"].fillna("")
     return frame
 
 
-#: The ID-split label that file stems carry before the guide (``s0_``, ``ids-1a2b3c4d_``); figures and the
-#: report show the first split of a folder.
-_SPLIT_PREFIX = re.compile(r"^(s\d+|ids-[0-9a-f]{8})_")
-
-
-def _split_stem(stem: str, pairs: Iterable[tuple[str, str]]) -> tuple[str, str, str] | None:
-    """``<dataset>_<target>_<guide>`` -> parts, using the known (dataset, target) pairs.
-
-    Dataset and target names may contain underscores (``mp18_comp``, ``e_form``), so the split is
-    resolved against the pairs found in the results; failing that, a known target name is matched.
-    """
-    for dataset, target in sorted(pairs, key=lambda p: -len(p[0]) - len(p[1])):
-        prefix = f"{dataset}_{target}_"
-        if stem.startswith(prefix) and len(stem) > len(prefix):
-            return dataset, target, _SPLIT_PREFIX.sub("", stem[len(prefix):])
-    head, _, guide = stem.rpartition("_")
-    for target in UNITS:
-        if head.endswith(f"_{target}"):
-            return head[: -len(target) - 1], target, guide
-    dataset, _, target = head.rpartition("_")
-    return (dataset, target, guide) if dataset and target and guide else None
-
-
 def load_results(folder: str | Path) -> Results:
     """Read every table of a results folder that the figures and the report use.
 
+    Paths come from :class:`lessdata.store.StoreLayout`; the pruning tables are looked up for each
+    (dataset, target, split, guide) that has pruned rows in ``scores.csv``, showing a folder's first
+    split (sorted label) where there are several.
+
     Raises:
-        FileNotFoundError: when the folder or its ``scores.csv`` does not exist (nothing to plot).
+        MissingInputError: when the folder or its ``scores.csv`` does not exist (nothing to plot).
+        LessdataError: a table of the folder is damaged, or ``scores.csv`` lacks the store's columns.
     """
-    folder = Path(folder)
-    scores_path = folder / "scores.csv"
-    if not scores_path.is_file():
-        raise FileNotFoundError(
-            f"no results in {folder}: {scores_path} does not exist; run e.g. `python "
+    layout = StoreLayout(folder)
+    folder = layout.root
+    if not layout.scores.is_file():
+        raise MissingInputError(
+            f"no results in {folder}: {layout.scores} does not exist; run e.g. `python "
             f"codes/random_baseline.py --out {folder}` (and prune_data.py, run_al.py) first")
-    scores = _read_table(scores_path)
-    diagnostics_path = folder / "al_diagnostics.csv"
-    diagnostics = _read_table(diagnostics_path) if diagnostics_path.is_file() else pd.DataFrame()
-    coverage_files = sorted(folder.glob("coverage_*.csv"))
-    coverage = (pd.concat([pd.read_csv(p) for p in coverage_files], ignore_index=True) if coverage_files
+    scores = _read_table(layout.scores)
+    lacking = [column for column in SCORE_TABLE_COLUMNS if column not in scores.columns]
+    if lacking:
+        raise LessdataError(f"{layout.scores} is not a lessdata scores table: it lacks the column(s) "
+                            f"{', '.join(lacking)}; point --results at a folder the scripts wrote")
+    diagnostics = _read_table(layout.al_diagnostics) if layout.al_diagnostics.is_file() else pd.DataFrame()
+    coverage_files = layout.coverage_files()
+    coverage = (pd.concat([_read_csv(p) for p in coverage_files], ignore_index=True) if coverage_files
                 else pd.DataFrame())
     manifests = []
-    for path in sorted((folder / "manifests").glob("*.json")):
+    for path in layout.manifests():
         content = lio.read_json(path)
         content["file"] = path.name
         manifests.append(content)
-    manifests.sort(key=lambda m: (m["file"].split("_")[-2] if m["file"].count("_") >= 2 else "", m["file"]))
-
-    pairs = set(zip(scores["dataset"].astype(str), scores["target"].astype(str), strict=True))
-    if len(coverage):
-        pairs |= set(zip(coverage["dataset"].astype(str), coverage["target"].astype(str), strict=True))
-    for manifest in manifests:
-        data = manifest.get("data") or {}
-        if data.get("dataset") and data.get("target"):
-            pairs.add((str(data["dataset"]), str(data["target"])))
+    manifests.sort(key=lambda m: (str(m.get("written", "")), m["file"]))
 
     redundancy: dict[tuple[str, str, str], dict[str, pd.DataFrame]] = {}
-    for path in sorted((folder / "redundancy").glob("*.csv")):
-        table = next((t for t in REDUNDANCY_TABLES if path.stem.endswith(f"_{t}")), None)
-        if table is None:
-            continue
-        parts = _split_stem(path.stem[: -len(table) - 1], pairs)
-        if parts is not None:
-            redundancy.setdefault(parts, {}).setdefault(table, pd.read_csv(path, keep_default_na=False,
-                                                                           na_values=[""]))
     prune_rounds = {}
-    for path in sorted(folder.glob("prune_rounds_*.csv")):
-        parts = _split_stem(path.stem.removeprefix("prune_rounds_"), pairs)
-        if parts is not None:
-            prune_rounds.setdefault(parts, pd.read_csv(path))
+    pruned = scores[scores["method"] == "prune"]
+    if "split" not in pruned:
+        pruned = pruned.assign(split=DEFAULT_SPLIT)
+    studies = pruned[["dataset", "target", "selector", "split"]].astype(str).drop_duplicates()
+    for (dataset, target, guide), group in studies.groupby(["dataset", "target", "selector"], sort=True):
+        split = sorted(group["split"])[0]
+        rounds_path = layout.prune_rounds(dataset, target, split, guide)
+        if rounds_path.is_file():
+            prune_rounds[(dataset, target, guide)] = _read_csv(rounds_path)
+        for table in REDUNDANCY_TABLES:
+            path = layout.redundancy(dataset, target, split, guide, table)
+            if path.is_file():
+                redundancy.setdefault((dataset, target, guide), {})[table] = _read_csv(
+                    path, keep_default_na=False, na_values=[""])
     intervals, bands = None, pd.DataFrame()
-    if (folder / "predictions").is_dir():
+    if layout.predictions_dir.is_dir():
         bootstraps = study_bootstraps(folder)
         intervals, bands = interval_summary(folder, bootstraps=bootstraps), curve_intervals(bootstraps)
     return Results(folder, scores, diagnostics, coverage, redundancy, prune_rounds, manifests, intervals,
@@ -646,14 +577,10 @@ def plot_ood_vs_id(scores: pd.DataFrame, *, max_cols: int = 2) -> PlotResult:
 # --------------------------------------------------------------------------------------------------
 def full_data_rmse(scores: pd.DataFrame, dataset: str, target: str, model: str,
                    eval_set: str = "id_test") -> float:
-    """Mean RMSE of ``model`` trained on the whole pool (random baseline's seeds, else pruning's fit).
-
-    The same definition as :func:`lessdata.runner.summarize`, so the band in (d) matches the report.
-    """
+    """Mean RMSE of ``model`` trained on the whole pool (:func:`lessdata.intervals.full_data_rows`)."""
     rows = scores[(scores["dataset"] == dataset) & (scores["target"] == target) & (scores["model"] == model)
-                  & (scores["eval_set"] == eval_set) & (scores["train_frac"] >= 1.0)]
-    random_rows = rows[rows["method"] == "random"]
-    chosen = random_rows if len(random_rows) else rows
+                  & (scores["eval_set"] == eval_set)]
+    chosen = full_data_rows(rows)
     return float(chosen["rmse"].mean()) if len(chosen) else float("nan")
 
 
@@ -681,7 +608,7 @@ def plot_active_learning(scores: pd.DataFrame, *, eval_set: str = "id_test",
     frame = scores[scores["eval_set"] == eval_set]
     al_rows = frame[~frame["method"].isin(["random", "prune"])]
     if al_rows.empty:
-        return _empty(name, title, "no active-learning rows (method qbc/rf_u/xgb_u) in scores.csv: run "
+        return _empty(name, title, "no active-learning rows (method qbc, rf_u, ...) in scores.csv: run "
                                    "codes/run_al.py to add them; figure (d) skipped")
     wanted = order_models(al_rows["model"]) if models is None else [m for m in models if m in
                                                                     set(al_rows["model"])]

@@ -1,39 +1,8 @@
 """Instance-based uncertainty for gradient-boosted trees (IBUG), with a fast exact neighbour search.
 
-Implements the method of Brophy & Lowd, "Instance-Based Uncertainty Estimation for Gradient-Boosted
-Regression Trees", NeurIPS 2022 (arXiv:2205.11412), from the paper's description.  The study we
-reproduce (Li et al., Nat Commun 14, 7283, 2023) uses it for the XGB-U active-learning strategy.  The
-``ibug`` package cannot be installed here (no wheel for Python 3.11, its sdists fail to build), and it is
-slow: ~0.1 s per query row with 4,000 trees and 34k training rows on two cores.
-
-The method, for an already-fitted XGBoost regressor:
-
-1. Every row is described by the leaf it reaches in every tree (:func:`leaf_indices`).
-2. The *affinity* of a query row to a training row is the number of trees in which both land in the
-   same leaf (the tree-ensemble kernel of the paper).
-3. The query's predictive distribution is a Gaussian whose location is the model's own prediction and
-   whose scale is the population standard deviation of the targets of the ``k`` training rows with the
-   highest affinity, floored at ``min_scale``.  Ties in affinity go to the lower training index, so the
-   neighbour set, and therefore the scale, is deterministic.
-4. ``k`` is chosen on a validation set from a grid by the mean Gaussian negative log-likelihood (NLL);
-   an optional variance calibration ``scale' = gamma * scale + delta`` is then fitted on the same
-   validation set (the paper's remedy for mis-calibrated scales; see :func:`_calibrate`).  With a
-   single ``k``, no calibration and ``val_fraction=0`` nothing is tuned and no row is held out (how
-   Li et al. call IBUG: ``k = 100``, uncalibrated).
-
-The fast path.  Row by row, affinities cost ``n_trees x n_train`` comparisons per query
-(:func:`_brute_force_topk`, the reference).  Leaf co-membership is a product of one-hot incidence
-matrices, ``A = Q @ T.T`` with one column per (tree, leaf).  As a scipy sparse product it touches, per
-query and tree, every training row of the query's leaf; boosted trees keep most rows in a few large
-leaves (on real compositions a query's leaf holds ~30 % of the training rows on average), so that is
-barely faster than brute force (``benchmarks/bench_ibug.py`` measures ~1x).  Instead the transposed
-incidence ``T.T`` is stored bit-packed (one bitset of training rows per (tree, leaf)), and a query's row
-of ``A`` is accumulated as a sum of bitsets with carry-save adders on 64-bit words: ~6 word operations
-per tree per 64 training rows, whatever the leaf sizes.  The top-``k`` of each dense affinity row is then
-found with :func:`numpy.argpartition` on one integer key that encodes affinity and tie-break.  Queries
-are processed in chunks so that the working memory stays under ``max_memory_gb`` (and bit planes stay
-cache-sized); during tuning the neighbours are found once for the largest ``k`` of the grid and every
-smaller ``k`` uses a prefix of that sorted list.  Results are identical to the brute force.
+:class:`IBUGRegressor` gives a fitted XGBoost regressor Gaussian predictive distributions (Brophy & Lowd,
+NeurIPS 2022) whose scale comes from the targets of each row's ``k`` highest-affinity training rows.
+The method, its tuning and the bitset search: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -48,6 +17,8 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from xgboost import XGBRegressor
+
+from lessdata.errors import LessdataError
 
 #: Neighbour counts searched on the validation set: dense at small k, up to 701.
 DEFAULT_K_GRID: tuple[int, ...] = (3, 5, 7, 9, 11, 15, 31, 61, 91, 121, 151, 201, 301, 401, 501, 601, 701)
@@ -101,11 +72,11 @@ def _check_features(estimator: XGBRegressor, X: Any, name: str = "X") -> None:
         raise TypeError(f"{name} must be an array-like with a .shape (numpy, pandas or scipy.sparse), "
                         f"got {type(X).__name__}")
     if len(shape) != 2:
-        raise ValueError(f"{name} must be 2-D (rows x features), got shape {tuple(shape)}")
+        raise LessdataError(f"{name} must be 2-D (rows x features), got shape {tuple(shape)}")
     expected = estimator.n_features_in_
     if shape[1] != expected:
-        raise ValueError(f"{name} has {shape[1]} features but the estimator was fitted on {expected}; "
-                         "pass the same feature columns the model was trained on")
+        raise LessdataError(f"{name} has {shape[1]} features but the estimator was fitted on {expected}; "
+                            "pass the same feature columns the model was trained on")
 
 
 def _check_targets(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
@@ -114,13 +85,13 @@ def _check_targets(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
     if targets.ndim == 2 and targets.shape[1] == 1:
         targets = targets[:, 0]
     if targets.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one target), got shape {targets.shape}")
+        raise LessdataError(f"{name} must be 1-D (one target), got shape {targets.shape}")
     if targets.shape[0] != n_rows:
-        raise ValueError(f"{name} has {targets.shape[0]} values but its feature matrix has {n_rows} rows")
+        raise LessdataError(f"{name} has {targets.shape[0]} values but its feature matrix has {n_rows} rows")
     bad = np.flatnonzero(~np.isfinite(targets))
     if bad.size:
-        raise ValueError(f"{name} has {bad.size} non-finite values (first at row {bad[0]}); "
-                         "drop those rows before fitting")
+        raise LessdataError(f"{name} has {bad.size} non-finite values (first at row {bad[0]}); "
+                            "drop those rows before fitting")
     return targets
 
 
@@ -137,7 +108,8 @@ def _predict(estimator: XGBRegressor, X: Any) -> np.ndarray:
     """The estimator's point predictions, checked to be one target per row."""
     prediction = np.asarray(estimator.predict(X), dtype=float)
     if prediction.ndim != 1:
-        raise ValueError(f"IBUG supports single-target regressors; predict returned shape {prediction.shape}")
+        raise LessdataError("IBUG supports single-target regressors; predict returned shape "
+                            f"{prediction.shape}")
     return prediction
 
 
@@ -188,12 +160,12 @@ def gaussian_nll(y: Any, loc: Any, scale: Any) -> float:
     """
     y_arr, loc_arr, scale_arr = (np.asarray(a, dtype=float) for a in (y, loc, scale))
     if not (y_arr.shape == loc_arr.shape == scale_arr.shape):
-        raise ValueError(f"y, loc and scale must have one shape; got {y_arr.shape}, {loc_arr.shape}, "
-                         f"{scale_arr.shape}")
+        raise LessdataError(f"y, loc and scale must have one shape; got {y_arr.shape}, {loc_arr.shape}, "
+                            f"{scale_arr.shape}")
     if y_arr.size == 0:
-        raise ValueError("gaussian_nll of an empty array is undefined")
+        raise LessdataError("gaussian_nll of an empty array is undefined")
     if not np.all(scale_arr > 0):
-        raise ValueError("every scale must be > 0 (floor it, e.g. with IBUGRegressor's min_scale)")
+        raise LessdataError("every scale must be > 0 (floor it, e.g. with IBUGRegressor's min_scale)")
     z = (y_arr - loc_arr) / scale_arr
     return float(np.mean(0.5 * _LOG_2PI + np.log(scale_arr) + 0.5 * z * z))
 
@@ -552,16 +524,16 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         try:
             grid = sorted({int(k) for k in self.k_grid})
         except (TypeError, ValueError) as error:
-            raise ValueError(f"k_grid must be a sequence of positive integers, got {self.k_grid!r}"
-                             ) from error
+            raise LessdataError(f"k_grid must be a sequence of positive integers, got {self.k_grid!r}"
+                                ) from error
         if not grid or grid[0] < 1:
-            raise ValueError(f"k_grid must hold positive integers, got {list(self.k_grid)!r}")
+            raise LessdataError(f"k_grid must hold positive integers, got {list(self.k_grid)!r}")
         if not self.min_scale > 0:
-            raise ValueError(f"min_scale must be > 0, got {self.min_scale}")
+            raise LessdataError(f"min_scale must be > 0, got {self.min_scale}")
         if not self.max_memory_gb > 0:
-            raise ValueError(f"max_memory_gb must be > 0, got {self.max_memory_gb}")
+            raise LessdataError(f"max_memory_gb must be > 0, got {self.max_memory_gb}")
         if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+            raise LessdataError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         return grid
 
     def _tunes_without_holdout(self, grid: list[int]) -> bool:
@@ -573,9 +545,9 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         if self.val_fraction != 0:
             return False
         if len(grid) > 1 or self.calibrate:
-            raise ValueError("val_fraction=0 holds no rows out, so there is nothing to choose k or calibrate "
-                             f"on; pass a single k (k_grid={grid[:1]}) and calibrate=False, or a "
-                             "val_fraction in (0, 1)")
+            raise LessdataError("val_fraction=0 holds no rows out, so there is nothing to choose k or "
+                                f"calibrate on; pass a single k (k_grid={grid[:1]}) and calibrate=False, "
+                                "or a val_fraction in (0, 1)")
         return True
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> IBUGRegressor:
@@ -604,11 +576,11 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         n_rows = _n_rows(X)
         y_all = _check_targets(y, n_rows)
         if (X_val is None) != (y_val is None):
-            raise ValueError("pass both X_val and y_val, or neither (then a hold-out of X is used)")
+            raise LessdataError("pass both X_val and y_val, or neither (then a hold-out of X is used)")
         untuned = X_val is None and self._tunes_without_holdout(grid)
         min_rows = 2 if X_val is None and not untuned else 1  # a hold-out needs one row on each side
         if n_rows < min_rows:
-            raise ValueError(f"need at least {min_rows} training rows, got {n_rows}")
+            raise LessdataError(f"need at least {min_rows} training rows, got {n_rows}")
 
         leaf_columns = _LeafColumns(leaf_indices(estimator, X))
         train_columns = leaf_columns.train_columns
@@ -638,7 +610,7 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
             _check_features(estimator, X_val, "X_val")
             val_targets = _check_targets(y_val, _n_rows(X_val), "y_val")
             if val_targets.size == 0:
-                raise ValueError("X_val has no rows")
+                raise LessdataError("X_val has no rows")
             tune_bitsets, y_tune = all_bitsets, y_all
             val_loc = _predict(estimator, X_val)
 
@@ -717,13 +689,13 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         n_train = self.y_train_.size
         k = self.k_ if k is None else int(k)
         if not 1 <= k <= n_train:
-            raise ValueError(f"k must be in [1, {n_train}], got {k}")
+            raise LessdataError(f"k must be in [1, {n_train}], got {k}")
 
         def columns_of(rows: slice) -> np.ndarray:
             leaves = leaf_indices(estimator, _take_rows(X, rows))
             if leaves.shape[1] != self.n_trees_:
-                raise ValueError(f"the estimator now has {leaves.shape[1]} trees, IBUG was fitted with "
-                                 f"{self.n_trees_}; refit IBUG after refitting the model")
+                raise LessdataError(f"the estimator now has {leaves.shape[1]} trees, IBUG was fitted with "
+                                    f"{self.n_trees_}; refit IBUG after refitting the model")
             return self.leaf_columns_.columns(leaves)
 
         return _search_chunks(columns_of, _n_rows(X), self.leaf_bitsets_, n_train, self.n_trees_, k,

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from lessdata.errors import LessdataError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -56,8 +58,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text())
+    """Read a JSON file.
+
+    Raises:
+        LessdataError: the file is not valid JSON (damaged or edited), naming it.
+    """
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise LessdataError(f"{path} is not valid JSON ({error}); it was damaged or edited: restore it, or "
+                            "delete it if lessdata wrote it (it is rebuilt on the next run)") from error
 
 
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame, **kwargs: Any) -> Path:
@@ -109,8 +119,13 @@ def read_results_csv(path: str | os.PathLike, columns: list[str]) -> pd.DataFram
     """Read a results table; empty cells stay NaN except ``selector``, where empty means "none"."""
     if not Path(path).exists():
         return pd.DataFrame(columns=columns)
-    return pd.read_csv(path, keep_default_na=False, na_values=[""],
-                       dtype={"selector": str}).fillna({"selector": ""})
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"selector": str})
+    except ValueError as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
+        detail = " ".join(str(error).split())  # pandas ends some messages with a newline
+        raise LessdataError(f"{path} is not a readable results table ({type(error).__name__}: {detail}); "
+                            "restore it or use another --out folder") from error
+    return frame.fillna({"selector": ""})
 
 
 def upsert_csv(path: str | os.PathLike, new_rows: list[dict[str, Any]], *,

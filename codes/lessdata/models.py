@@ -15,6 +15,7 @@ from sklearn.ensemble import RandomForestRegressor
 from xgboost import XGBRegressor
 
 from lessdata import config
+from lessdata.errors import LessdataError
 
 TREE_MODELS = ("xgb", "rf", "xgb_ibug")
 #: ``alignn`` is the authors' training (all rows, last epoch); ``alignn_es`` our early-stopping variant
@@ -47,7 +48,7 @@ def cuda_available() -> bool:
 def resolve_device(device: str) -> str:
     """Map ``auto``/``cpu``/``cuda`` to the device that will really be used, warning on fallback."""
     if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda")
+        raise LessdataError(f"unknown device {device!r}; choose auto, cpu or cuda")
     if device == "cpu":
         return "cpu"
     if cuda_available():
@@ -76,7 +77,7 @@ def make_model(name: str, *, profile: str = "paper", n_threads: int = 1, random_
         An estimator with scikit-learn's ``fit(X, y)`` / ``predict(X)``.
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise LessdataError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     params = config.model_params(name, profile)
     params.update(overrides)
     if name in ("xgb", "xgb_ibug"):

@@ -1,41 +1,8 @@
 """The pruning algorithm of Li et al. (2023) and the analysis of where the redundant data lies.
 
-Pruning ranks every entry of a training pool from *most redundant* (removed first) to *most informative*
-(retained to the end) by repeatedly asking a guiding model which entries it can already predict from the
-others:
-
-1. ``threshold = kappa * MAE`` of the guiding model trained on the full pool and scored on the ID test
-   set (:func:`pruning_threshold`; ``kappa = 0.5`` in the paper).
-2. Round ``r = 0, 1, ...`` (:func:`prune`): split the retained set 80/20 with seed ``random_state + r``,
-   fit a fresh clone of the guiding model on the 80 %, predict the 20 %, and remove the entries of the
-   20 % whose absolute error is below the threshold.  When fewer than ``min_remove_frac`` of the
-   *original* pool qualify, remove instead the ``ceil(min_remove_frac * pool)`` entries of the 20 % with
-   the smallest errors, so that pruning always makes progress.
-3. Stop before a round whose minimum removal would leave fewer than ``min_retained`` entries, or after
-   ``max_rounds`` rounds.
-
-The output is a :class:`PruningResult`: the round in which each pool entry left, the retained size per
-round and the full removal order.  Everything works on plain arrays of pool *positions* (0..N-1); mapping
-positions to ids, evaluating the retained sets and storing results is the caller's job.
-
-Decisions that go beyond the paper's text (each is documented where it is implemented):
-
-* **One fit per round.**  Only the guiding model is fitted in the sequential path; evaluation fits of the
-  retained sets are independent cells the runner may execute in parallel.
-* **Split.**  A seeded permutation that reproduces ``sklearn.model_selection.train_test_split(retained,
-  test_size=0.2, random_state=random_state + r)`` exactly, where ``retained`` is the retained positions in
-  ascending order.  It is implemented with NumPy's legacy ``RandomState`` (whose stream NumPy keeps
-  stable) so results do not depend on scikit-learn internals; a test checks the equivalence.
-* **Tail rounds.**  When the 20 % split is smaller than the minimum removal (retained set below
-  ``min_remove_frac / test_fraction`` of the pool, i.e. 5 % with the paper's settings) and too few entries
-  pass the threshold, the whole 20 % split is removed: this is what "the smallest-error entries" means for
-  a list shorter than the quota, and it keeps shrinking the set by 20 % per round instead of stalling.
-* **Stop rule without a wasted fit.**  The stop test happens *before* fitting: a round runs only if its
-  minimum removal, ``min(ceil(min_remove_frac * N), n_test)``, leaves at least ``min_retained`` entries.
-  If the threshold rule would then remove more than that (overshooting ``min_retained``), the removal is
-  capped to the smallest-error entries so that exactly ``min_retained`` remain.  Hence the final retained
-  set always satisfies ``min_retained <= size < min_retained + minimum removal``.
-* **Ties** (equal absolute errors) are broken by ascending pool position, everywhere.
+:func:`prune` ranks a pool from most redundant to most informative, in rounds guided by a model and the
+threshold of :func:`pruning_threshold`, into a :class:`PruningResult`; :func:`redundancy_composition`
+describes what was removed.  The rounds, removal rules and our choices: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -46,6 +13,7 @@ import json
 import logging
 import math
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,14 +21,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition
 from scipy import stats
 from sklearn.base import clone
 from sklearn.metrics import mean_absolute_error
 from tqdm import tqdm
 
 from lessdata import config
+from lessdata.errors import LessdataError
 from lessdata.io import atomic_path
+from lessdata.structures import parse_formula
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +62,7 @@ class RoundInfo:
         size_before: retained entries before the round.
         n_removed: entries removed in the round.
         n_below_threshold: entries of the 20 % split whose error was below the threshold.
-        rule: ``threshold``, ``minimum`` or ``capped`` (see module docstring).
+        rule: ``threshold``, ``minimum`` or ``capped`` (see docs/decisions.md, "Pruning").
         seconds: wall time of the whole round (split, fit, predict, select, checkpoint).
         fit_seconds: wall time of the guiding model's fit alone.
     """
@@ -192,9 +161,8 @@ class PruningResult:
             ValueError: if ``round_index`` is outside ``0..n_rounds``.
         """
         if not 0 <= round_index <= self.n_rounds:
-            raise ValueError(f"round_index {round_index} outside 0..{self.n_rounds}")
-        keep = (self.removal_round == -1) | (self.removal_round >= round_index)
-        return np.flatnonzero(keep)
+            raise LessdataError(f"round_index {round_index} outside 0..{self.n_rounds}")
+        return np.flatnonzero(_retained_before(self.removal_round, round_index))
 
     def round_at(self, fraction: float) -> int:
         """First round whose retained set has at most ``fraction * N`` entries (the paper's definition).
@@ -202,16 +170,15 @@ class PruningResult:
         Raises:
             ValueError: if ``fraction`` is not in (0, 1] or pruning stopped above it.
         """
-        limit = _fraction_limit(fraction, self.n_pool)
-        reached = np.flatnonzero(self.round_sizes <= limit)
-        if reached.size == 0:
-            raise ValueError(
+        reached = _first_round_within(self.round_sizes, fraction, self.n_pool)
+        if reached is None:
+            raise LessdataError(
                 f"pruning stopped at {self.round_sizes[-1]} retained entries "
                 f"({self.final_fraction:.4g} of the pool, stop reason {self.stop_reason}); it never reached "
-                f"fraction {fraction} (<= {limit} entries). Lower min_retained or raise max_rounds, or ask "
-                f"for a fraction >= {self.final_fraction:.4g}"
+                f"fraction {fraction} (<= {_fraction_limit(fraction, self.n_pool)} entries). Lower "
+                f"min_retained or raise max_rounds, or ask for a fraction >= {self.final_fraction:.4g}"
             )
-        return int(reached[0])
+        return reached
 
     def retained_at(self, fraction: float) -> np.ndarray:
         """The retained set at the round where it first reached ``<= fraction * N`` entries.
@@ -244,10 +211,10 @@ class PruningResult:
                 retained set, which pruning never ranked (its order is only positional).
         """
         if not 0 < fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+            raise LessdataError(f"fraction must be in (0, 1], got {fraction}")
         count = min(self.n_pool, math.ceil(round(fraction * self.n_pool, 9)))
         if count < self.round_sizes[-1]:
-            raise ValueError(
+            raise LessdataError(
                 f"top_fraction({fraction}) asks for {count} entries but pruning stopped with "
                 f"{self.round_sizes[-1]} unranked retained entries; ask for a fraction >= "
                 f"{self.final_fraction:.4g}"
@@ -325,25 +292,29 @@ def _load_with_meta(path: Path) -> tuple[PruningResult, dict[str, Any]]:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             arrays = {key: data[key] for key in data.files if key != "meta"}
-    except (OSError, KeyError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable lessdata pruning file ({error}); delete it to start "
-                         f"afresh") from error
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise LessdataError(f"{path} is not a readable lessdata pruning file ({error}); delete it to start "
+                            f"afresh") from error
     if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} has pruning-file format {meta.get('format')}, this version reads "
-                         f"{CHECKPOINT_FORMAT}; delete it to start afresh")
-    result = PruningResult(
-        removal_round=arrays["removal_round"],
-        removal_error=arrays["removal_error"],
-        round_sizes=arrays["round_sizes"],
-        threshold=meta["threshold"],
-        round_seconds=arrays["round_seconds"],
-        fit_seconds=arrays["fit_seconds"],
-        predict_seconds=arrays["predict_seconds"],
-        round_below_threshold=arrays["round_below_threshold"],
-        round_rule=list(arrays["round_rule"]),
-        stop_reason=meta["stop_reason"],
-        params=meta["params"],
-    )
+        raise LessdataError(f"{path} has pruning-file format {meta.get('format')}, this version reads "
+                            f"{CHECKPOINT_FORMAT}; delete it to start afresh")
+    try:
+        result = PruningResult(
+            removal_round=arrays["removal_round"],
+            removal_error=arrays["removal_error"],
+            round_sizes=arrays["round_sizes"],
+            threshold=meta["threshold"],
+            round_seconds=arrays["round_seconds"],
+            fit_seconds=arrays["fit_seconds"],
+            predict_seconds=arrays["predict_seconds"],
+            round_below_threshold=arrays["round_below_threshold"],
+            round_rule=list(arrays["round_rule"]),
+            stop_reason=meta["stop_reason"],
+            params=meta["params"],
+        )
+    except KeyError as error:  # a damaged file of the right format
+        raise LessdataError(f"{path} lacks the entry {error} of a pruning file; delete it to start "
+                            "afresh") from error
     return result, meta
 
 
@@ -359,7 +330,7 @@ def _removal_order(removal_round: np.ndarray, removal_error: np.ndarray) -> np.n
 def _fraction_limit(fraction: float, n_pool: int) -> int:
     """Largest retained size that counts as "reached ``fraction``" (floor, robust to float noise)."""
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise LessdataError(f"fraction must be in (0, 1], got {fraction}")
     return math.floor(round(fraction * n_pool, 9))
 
 
@@ -399,13 +370,13 @@ def pruning_threshold(estimator: Any, X_pool: Any, y_pool: Any, X_test: Any, y_t
         ValueError: for a non-positive ``kappa`` or a non-finite resulting threshold.
     """
     if not kappa > 0:
-        raise ValueError(f"kappa must be > 0, got {kappa}")
+        raise LessdataError(f"kappa must be > 0, got {kappa}")
     model = clone(estimator)
     model.fit(X_pool, np.asarray(y_pool, dtype=np.float64))
     mae = mean_absolute_error(np.asarray(y_test, dtype=np.float64), model.predict(X_test))
     threshold = float(kappa * mae)
     if not np.isfinite(threshold):
-        raise ValueError(f"pruning threshold is not finite (ID-test MAE {mae}); check the test targets")
+        raise LessdataError(f"pruning threshold is not finite (ID-test MAE {mae}); check the test targets")
     return threshold, model
 
 
@@ -535,29 +506,30 @@ def _validate_prune_inputs(X: Any, y: Any, threshold: float, test_fraction: floa
     X_array = np.asarray(X)
     y_array = np.asarray(y, dtype=np.float64)
     if X_array.ndim != 2:
-        raise ValueError(f"X must be 2-D (entries x features), got shape {X_array.shape}")
+        raise LessdataError(f"X must be 2-D (entries x features), got shape {X_array.shape}")
     if not (np.issubdtype(X_array.dtype, np.number) or X_array.dtype == np.bool_):
-        raise ValueError(f"X must be numeric, got dtype {X_array.dtype}; drop or encode non-numeric columns")
+        raise LessdataError(f"X must be numeric, got dtype {X_array.dtype}; drop or encode non-numeric "
+                            "columns")
     if y_array.ndim != 1 or y_array.size != X_array.shape[0]:
-        raise ValueError(f"y must be 1-D with one value per row of X ({X_array.shape[0]}), got shape "
-                         f"{y_array.shape}")
+        raise LessdataError(f"y must be 1-D with one value per row of X ({X_array.shape[0]}), got shape "
+                            f"{y_array.shape}")
     bad = np.flatnonzero(~np.isfinite(y_array))
     if bad.size:
-        raise ValueError(f"y has {bad.size} non-finite values (first at position {bad[0]}); drop those "
-                         f"entries from the pool before pruning")
+        raise LessdataError(f"y has {bad.size} non-finite values (first at position {bad[0]}); drop those "
+                            f"entries from the pool before pruning")
     if not (np.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"threshold must be finite and >= 0, got {threshold}")
+        raise LessdataError(f"threshold must be finite and >= 0, got {threshold}")
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        raise LessdataError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if not 0 < min_remove_frac < 1:
-        raise ValueError(f"min_remove_frac must be in (0, 1), got {min_remove_frac}")
+        raise LessdataError(f"min_remove_frac must be in (0, 1), got {min_remove_frac}")
     if min_retained < 1:
-        raise ValueError(f"min_retained must be >= 1, got {min_retained}")
+        raise LessdataError(f"min_retained must be >= 1, got {min_retained}")
     if max_rounds < 0:
-        raise ValueError(f"max_rounds must be >= 0, got {max_rounds}")
+        raise LessdataError(f"max_rounds must be >= 0, got {max_rounds}")
     if X_array.shape[0] <= min_retained:
-        raise ValueError(f"the pool has {X_array.shape[0]} entries, not more than min_retained="
-                         f"{min_retained}; nothing can be pruned")
+        raise LessdataError(f"the pool has {X_array.shape[0]} entries, not more than min_retained="
+                            f"{min_retained}; nothing can be pruned")
     return X_array, y_array
 
 
@@ -569,7 +541,7 @@ def _resume_state(checkpoint: Path, fingerprint: dict[str, Any]) -> tuple[_Pruni
     stored = meta.get("fingerprint", {})
     for key, expected in fingerprint.items():
         if stored.get(key) != expected:
-            raise ValueError(
+            raise LessdataError(
                 f"checkpoint {checkpoint} was written for a different {key} (stored {stored.get(key)!r}, "
                 f"now {expected!r}); pass another checkpoint path or delete this file to start afresh")
     return _PruningState.from_result(result), result.stop_reason
@@ -698,8 +670,8 @@ def _run_round(estimator: Any, X: np.ndarray, y: np.ndarray, state: _PruningStat
     abs_error = np.abs(np.asarray(model.predict(X[held_out]), dtype=np.float64).ravel() - y[held_out])
     predict_seconds = time.perf_counter() - predict_start
     if not np.all(np.isfinite(abs_error)):
-        raise ValueError(f"pruning round {round_index}: the guiding model predicted non-finite values for "
-                         f"{np.count_nonzero(~np.isfinite(abs_error))} entries; check the features")
+        raise LessdataError(f"pruning round {round_index}: the guiding model predicted non-finite values for "
+                            f"{np.count_nonzero(~np.isfinite(abs_error))} entries; check the features")
 
     removed, errors, n_below, rule = _select_removals(
         held_out, abs_error, threshold, min(min_remove, held_out.size), retained.size - min_retained)
@@ -813,18 +785,32 @@ def crystal_system(spacegroup_number: int) -> str:
     """
     number = int(spacegroup_number)
     if not 1 <= number <= 230:
-        raise ValueError(f"space-group number must be in 1..230, got {spacegroup_number}")
+        raise LessdataError(f"space-group number must be in 1..230, got {spacegroup_number}")
     for upper, name in _CRYSTAL_SYSTEM_BOUNDS:
         if number <= upper:
             return name
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _first_round_within(round_sizes: np.ndarray, fraction: float, n_pool: int) -> int | None:
+    """First round whose retained set has at most ``fraction * N`` entries (None: never reached).
+
+    The one definition of "the pruned set at a fraction" (the paper's), behind
+    :meth:`PruningResult.round_at` and :func:`retained_mask`.
+    """
+    reached = np.flatnonzero(np.asarray(round_sizes) <= _fraction_limit(fraction, n_pool))
+    return int(reached[0]) if reached.size else None
+
+
+def _retained_before(removal_round: np.ndarray, round_index: int) -> np.ndarray:
+    """Mask of the entries still retained before round ``round_index``."""
+    return (removal_round == -1) | (removal_round >= round_index)
+
+
 def retained_mask(removal_round: np.ndarray, fraction: float | None = None) -> tuple[np.ndarray, int]:
     """Which pool entries are retained at a fraction (or at the end), from ``removal_round`` alone.
 
-    Uses the same definition as :meth:`PruningResult.retained_at`: the first round whose retained set has
-    at most ``fraction * N`` entries.
+    The same definition as :meth:`PruningResult.retained_at` (:func:`_first_round_within`).
 
     Returns:
         ``(mask, round_index)``; ``round_index`` is the round before which the mask holds (the number of
@@ -840,29 +826,31 @@ def retained_mask(removal_round: np.ndarray, fraction: float | None = None) -> t
     else:
         removed_per_round = np.bincount(removal_round[removal_round >= 0], minlength=n_rounds)
         sizes = removal_round.size - np.concatenate([[0], np.cumsum(removed_per_round)])
-        reached = np.flatnonzero(sizes <= _fraction_limit(fraction, removal_round.size))
-        if reached.size == 0:
-            raise ValueError(f"pruning stopped at {sizes[-1]} of {removal_round.size} entries and never "
-                             f"reached fraction {fraction}")
-        round_index = int(reached[0])
-    return (removal_round == -1) | (removal_round >= round_index), round_index
+        reached = _first_round_within(sizes, fraction, removal_round.size)
+        if reached is None:
+            raise LessdataError(f"pruning stopped at {sizes[-1]} of {removal_round.size} entries and never "
+                                f"reached fraction {fraction}")
+        round_index = reached
+    return _retained_before(removal_round, round_index), round_index
 
 
 def _parse_formulas(formulas: Sequence[str]) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Reduced formula and sorted element symbols of each formula (each distinct formula parsed once)."""
+    """Reduced formula and sorted element symbols of each formula (each distinct formula parsed once).
+
+    Parsing is :func:`lessdata.structures.parse_formula`, the one formula parser of the package.  Dummy
+    symbols ("X", "Xx") are allowed: these tables only group entries by symbol, and they have always
+    taken anything pymatgen's ``Composition`` parses.
+    """
     cache: dict[str, tuple[str, tuple[str, ...]]] = {}
     reduced, elements = [], []
     for index, formula in enumerate(formulas):
         key = str(formula)
         if key not in cache:
             try:
-                composition = Composition(key)
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"formula {formula!r} at position {index} cannot be parsed by pymatgen "
-                                 f"({error}); fix or drop that entry") from error
-            if not composition.elements:
-                raise ValueError(f"formula {formula!r} at position {index} has no elements; fix or drop "
-                                 f"that entry")
+                composition = parse_formula(key, allow_unknown_elements=True)
+            except ValueError as error:
+                raise LessdataError(f"formula {formula!r} at position {index} cannot be parsed ({error}); "
+                                    f"fix or drop that entry") from error
             cache[key] = (composition.reduced_formula,
                           tuple(sorted(element.symbol for element in composition.elements)))
         reduced.append(cache[key][0])
@@ -952,8 +940,8 @@ def redundancy_composition(ids: Sequence[Any], formulas: Sequence[str], removal_
     n_pool = removal_round.size
     ids_list, formulas_list = list(ids), list(formulas)
     if len(ids_list) != n_pool or len(formulas_list) != n_pool:
-        raise ValueError(f"ids ({len(ids_list)}), formulas ({len(formulas_list)}) and removal_round "
-                         f"({n_pool}) must have one value per pool entry")
+        raise LessdataError(f"ids ({len(ids_list)}), formulas ({len(formulas_list)}) and removal_round "
+                            f"({n_pool}) must have one value per pool entry")
     mask_retained, round_index = retained_mask(removal_round, fraction)
     removed = ~mask_retained
     n_retained = int(np.count_nonzero(mask_retained))
@@ -996,12 +984,12 @@ def redundancy_composition(ids: Sequence[Any], formulas: Sequence[str], removal_
     if spacegroups is not None:
         numbers = np.asarray(list(spacegroups))
         if numbers.size != n_pool:
-            raise ValueError(f"spacegroups has {numbers.size} values for {n_pool} pool entries")
+            raise LessdataError(f"spacegroups has {numbers.size} values for {n_pool} pool entries")
         try:
             numbers = numbers.astype(np.int64)
             systems = [crystal_system(number) for number in numbers]
         except (ValueError, TypeError) as error:
-            raise ValueError(f"spacegroups must be integers 1..230: {error}") from error
+            raise LessdataError(f"spacegroups must be integers 1..230: {error}") from error
         entries["spacegroup"] = numbers
         entries["crystal_system"] = systems
         groups = _compare_groups(entries["spacegroup"], removed, "spacegroup", retained_fraction)

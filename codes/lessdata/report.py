@@ -1,22 +1,13 @@
-"""REPORT.md: the study's numbers from one results folder, beside the paper's, and ``make_figures.py``.
+"""REPORT.md: the study's numbers from one results folder, beside the paper's.
 
-The report is written from the same tables as the figures (``scores.csv``, ``al_diagnostics.csv``,
-``coverage_*.csv``, ``redundancy/*.csv``, ``manifests/*.json``); nothing is refitted.  Summaries reuse
-the engine's definitions (:func:`lessdata.runner.summarize` for "smallest fraction within 10 % of the
-full-data RMSE", :func:`lessdata.runner.ood_ratios` for OOD/ID and unused/ID ratios), so the report,
-``summary.csv`` and the scripts' printouts always agree.
-
-Where a dataset corresponds to one of the paper's (``mp18_comp`` and ``mp18`` -> MP18, ``jarvis`` ->
-JARVIS18, ``oqmd1.0`` -> OQMD14) the paper's numbers (read from its figures, ``shared/PAPER.md``) are
-shown beside ours, with the reasons they are expected to differ stated plainly.
+:func:`build_report` writes the report from the tables the figures use, with the engine's summaries
+(:mod:`lessdata.analysis`); ``make_figures.py`` (:func:`lessdata.cli.make_figures_main`) calls it.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,26 +15,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lessdata import config
+from lessdata import config, selectors
 from lessdata import io as lio
-from lessdata.analysis import COMPARE_AT, MATCH_TOLERANCE, WITHIN
+from lessdata.analysis import COMPARE_AT, MATCH_TOLERANCE, WITHIN, ood_ratios, summarize
 from lessdata.evaluate import STRUCTURE_MODELS
 from lessdata.figures import (
-    METHOD_STYLES,
     TARGET_NAMES,
     UNITS,
     PlotResult,
     Results,
-    load_results,
-    make_all,
     model_style,
-    save_plot,
 )
-from lessdata.runner import ood_ratios, summarize
+from lessdata.intervals import full_data_rows
 from lessdata.splits import read_id_list, split_label
 
 # --------------------------------------------------------------------------------------------------
-# The paper's numbers (shared/PAPER.md: read from its figures, ±0.005 RMSE, ±3 points of pool %).
+# The paper's numbers (Li et al., Nat Commun 14, 7283, 2023; from its figures, ±0.005 RMSE, ±3 pool %).
 # --------------------------------------------------------------------------------------------------
 #: Our dataset keys that correspond to a dataset of the paper.
 PAPER_NAMES: dict[str, str] = {"mp18_comp": "MP18", "mp18": "MP18", "jarvis": "JARVIS18",
@@ -272,8 +259,8 @@ def method_label(method: str, selector: str, model: str | None = None) -> str:
         guide = model_style(selector).label if selector else "?"
         transfer = " (transfer)" if model is not None and selector != model else ""
         return f"pruned, {guide}-guided{transfer}"
-    style = METHOD_STYLES.get(method)
-    return style.short if style is not None and style.short else method
+    record = selectors.find(method)
+    return record.style.short if record is not None and record.style.short else method
 
 
 def unit(target: str) -> str:
@@ -334,13 +321,10 @@ def section_datasets(results: Results) -> str:
 
 
 def _full_rows(scores: pd.DataFrame) -> pd.DataFrame:
-    """Full-pool ID-test rows used for the full-data RMSE (random baseline's, else pruning's fit)."""
-    rows = scores[(scores["eval_set"] == "id_test") & (scores["train_frac"] >= 1.0)]
-    keep = []
-    for _, group in rows.groupby(["dataset", "target", "model"]):
-        random_rows = group[group["method"] == "random"]
-        keep.append(random_rows if len(random_rows) else group)
-    return pd.concat(keep) if keep else rows
+    """Full-pool ID-test rows used for the full-data RMSE (:func:`lessdata.intervals.full_data_rows`)."""
+    rows = scores[scores["eval_set"] == "id_test"]
+    keep = [full_data_rows(group) for _, group in rows.groupby(["dataset", "target", "model"])]
+    return pd.concat(keep) if keep else rows.iloc[:0]
 
 
 def section_full_data(results: Results, paper_names: dict[str, str]) -> str:
@@ -375,8 +359,8 @@ def within_table(results: Results, paper_names: dict[str, str]) -> pd.DataFrame:
     if summary.empty:
         return pd.DataFrame()
     reach = _al_reach(results.scores)
-    order = {m: i for i, m in enumerate(["random", "prune", "qbc", "rf_u", "rf_u_std", "xgb_u"])}
-    summary = summary.assign(_o=summary["method"].map(order).fillna(99),
+    order = {m: i for i, m in enumerate(selectors.ordered(summary["method"].unique()))}
+    summary = summary.assign(_o=summary["method"].map(order),
                              _t=(summary["selector"] != summary["model"]))
     summary = summary.sort_values(["dataset", "target", "model", "_o", "_t", "selector"])
     rows = []
@@ -408,8 +392,8 @@ def section_within(results: Results, paper_names: dict[str, str]) -> str:
     table = within_table(results, paper_names)
     text = ["## How much data is needed", "",
             "Smallest share of the pool whose mean ID-test RMSE is within 5 / 10 / 20 % of the full-data "
-            "RMSE of the same model (point estimates, `lessdata.runner.summarize`; the intervals are in the "
-            "headline and `summary.csv`). \"Best RMSE\" "
+            "RMSE of the same model (point estimates, `lessdata.analysis.summarize`; the intervals are in "
+            "the headline and `summary.csv`). \"Best RMSE\" "
             "is the lowest mean RMSE below the full pool and where it occurs: a pruned set can beat the "
             "full data. Active-learning curves stop at the profile's last fraction (\"not by X\").", "",
             md_table(table)]
@@ -529,8 +513,7 @@ def section_active(results: Results) -> str:
         last = group["train_frac"].max()
         here = frame[(frame["dataset"] == dataset) & (frame["target"] == target) & (frame["model"] == model)]
         random_last = here[(here["method"] == "random") & np.isclose(here["train_frac"], last)]["rmse"]
-        for method in [m for m in ["qbc", "rf_u", "rf_u_std", "xgb_u"] if m in set(group["method"])] + sorted(
-                set(group["method"]) - {"qbc", "rf_u", "rf_u_std", "xgb_u"}):
+        for method in selectors.ordered(group["method"].unique()):
             at_last = group[(group["method"] == method) & np.isclose(group["train_frac"], last)]["rmse"]
             rows.append({"dataset": dataset, "target": target, "model": model_style(model).label,
                          "strategy": method_label(method, "", model), "last step": fmt_pct(last),
@@ -747,7 +730,7 @@ def headline_table(results: Results, paper_names: dict[str, str]) -> pd.DataFram
         paper = paper_names.get(dataset)
         paper_value = PAPER_FULL_RMSE.get((paper, target), {}).get(model) if paper else None
 
-        al = [m for m in ("qbc", "rf_u", "xgb_u") if m in set(group["method"])]
+        al = [m for m in selectors.ordered(group["method"].unique()) if m not in ("random", "prune")]
         best_pruned = group[(group["method"] == "prune") & (group["selector"] == model)]
         rows.append({
             "dataset": dataset, "target": target, "model": model_style(model).label,
@@ -902,59 +885,3 @@ def build_report(results: Results, plots: Sequence[PlotResult] = (), *, fig_dir:
     if "model" in results.scores and results.scores["model"].isin(STRUCTURE_MODELS).any():
         sections.insert(-1, ALIGNN_DIFFERENCES)  # before the figure links
     return "\n\n".join(section for section in sections if section) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------
-# make_figures.py
-# --------------------------------------------------------------------------------------------------
-def make_figures_parser() -> argparse.ArgumentParser:
-    """Arguments of ``codes/make_figures.py``."""
-    parser = argparse.ArgumentParser(
-        prog="make_figures.py",
-        description="Regenerate the study's figures and report from a results folder, without refitting "
-                    "anything: (a) ID RMSE vs training size, random and pruned; (b) unused-pool vs "
-                    "ID-test RMSE; (c) OOD vs ID-test RMSE per OOD split; (d) active-learning curves with "
-                    "random and pruning; (e) where the redundant data lies; (f) per-step AL diagnostics. "
-                    "Each figure is written as PNG and PDF to FIGDIR (figures whose tables are missing "
-                    "are skipped with a note); the report goes to DIR/REPORT.md and is printed.",
-        epilog="example:\n  python codes/make_figures.py --results results/ --out figs/",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", type=Path, default=config.results_dir(), metavar="DIR",
-                        help="results folder written by random_baseline.py, prune_data.py and run_al.py "
-                             "(default: results/)")
-    parser.add_argument("--out", type=Path, default=config.figs_dir(), metavar="FIGDIR",
-                        help="folder for the figures (default: figs/)")
-    parser.add_argument("--report", type=Path, default=None, metavar="FILE",
-                        help="where to write the report (default: DIR/REPORT.md)")
-    parser.add_argument("--formats", default="png,pdf",
-                        help="comma-separated figure formats (default: png,pdf)")
-    parser.add_argument("--quiet", action="store_true", help="do not print the report")
-    return parser
-
-
-def make_figures_main(argv: Sequence[str] | None = None) -> int:
-    """Draw and save every figure, write and print the report."""
-    args = make_figures_parser().parse_args(argv)
-    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
-    unknown = sorted(set(formats) - {"png", "pdf", "svg"})
-    if unknown or not formats:
-        raise ValueError(f"--formats {args.formats!r}: choose from png, pdf, svg")
-    started = time.perf_counter()
-    results = load_results(args.results)
-    plots = make_all(results)
-    for plot in plots:
-        paths = save_plot(plot, args.out, formats)
-        if paths:
-            print(f"{plot.name}: " + ", ".join(str(p) for p in paths))
-        for note in plot.notes:
-            print(f"  note: {note}")
-        if plot.figure is None:
-            print(f"{plot.name}: skipped")
-    report_path = args.report or args.results / "REPORT.md"
-    text = build_report(results, plots, fig_dir=args.out, report_path=report_path)
-    lio.write_text(report_path, text)
-    if not args.quiet:
-        print()
-        print(text)
-    print(f"report: {report_path}; figures: {args.out}/ ({time.perf_counter() - started:.1f} s)")
-    return 0

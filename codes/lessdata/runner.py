@@ -1,10 +1,8 @@
 """Cells, executors and the resumable results store.
 
-A *cell* is one (dataset, target, method, selector, model, seed, training size) evaluation: fit one
-model on one training subset and score it on every evaluation set.  Cells are independent, so they run
-in local processes (joblib/loky, ``n_jobs``) or on a Dask cluster (``scheduler`` address) with the same
-code.  Finished cells are appended to ``DIR/scores.csv`` (atomic rewrite under a file lock); a rerun
-skips every cell whose rows are already there.
+A :class:`Cell` is one (dataset, target, method, selector, model, seed, training size) evaluation;
+:func:`run_cells` runs cells in local processes or on a Dask cluster and skips every cell whose rows
+``DIR/scores.csv`` already holds.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from lessdata import config
+from lessdata.errors import LessdataError
 from lessdata.evaluate import ExperimentData, fit_and_score, prepare
 from lessdata.models import threads_per_worker
 from lessdata.store import (
@@ -144,7 +143,8 @@ def subset_rows(cell: Cell, data: ExperimentData, store: ResultsStore) -> np.nda
     lookup = pd.Index(data.pool.ids)
     rows = lookup.get_indexer(ids)
     if (rows < 0).any():
-        raise ValueError(f"selection {cell.selection!r} has ids outside the pool of {cell.dataset}")
+        raise LessdataError(f"selection {cell.selection!r} has ids outside the pool of {cell.dataset}; the "
+                            "results folder mixes runs on different data: use another --out folder")
     return rows
 
 
@@ -245,58 +245,6 @@ def map_tasks(function: Callable[..., T], items: Iterable[Any], *, n_jobs: int =
 def size_of(fraction: float, n_pool: int) -> int:
     """Training-set size for a fraction of the pool (at least one entry)."""
     return max(1, int(round(fraction * n_pool)))
-
-
-def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10, 0.20),
-              eval_set: str = "id_test") -> pd.DataFrame:
-    """Redundancy summary: full-data RMSE and the smallest fraction within each tolerance of it.
-
-    The full-data RMSE of a (dataset, target, model) is the mean RMSE of that model trained on the whole
-    pool: over the random baseline's seeds when present, else the pruning run's full-pool fit.  For each
-    method/selector curve (mean over seeds per fraction) the smallest fraction whose RMSE is ≤ (1 + tol)
-    × full-data RMSE is reported.
-    """
-    frame = scores[scores["eval_set"] == eval_set]
-    if "split" not in frame:
-        frame = frame.assign(split=DEFAULT_SPLIT)
-    rows = []
-    for (dataset, target, split, model), group in frame.groupby(["dataset", "target", "split", "model"]):
-        full_rows = group[group["train_frac"] >= 1.0]
-        random_full = full_rows[full_rows["method"] == "random"]["rmse"]
-        full = random_full if len(random_full) else full_rows["rmse"]
-        if full.empty:
-            continue
-        full_rmse = float(full.mean())
-        for (method, selector), curve in group.groupby(["method", "selector"]):
-            mean_curve = curve.groupby("train_frac")["rmse"].mean().sort_index()
-            partial = mean_curve[mean_curve.index < 1.0]
-            row = {"dataset": dataset, "target": target, "split": split, "model": model, "method": method,
-                   "selector": selector, "full_rmse": full_rmse,
-                   "best_rmse": float(partial.min()) if len(partial) else float("nan"),
-                   "best_frac": float(partial.idxmin()) if len(partial) else float("nan")}
-            for tol in tolerances:
-                within = mean_curve[mean_curve <= (1 + tol) * full_rmse]
-                row[f"frac_within_{int(round(tol * 100))}pct"] = float(within.index.min()) if len(
-                    within) else float("nan")
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def ood_ratios(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean OOD RMSE / ID-test RMSE per (dataset, target, method, selector, model, fraction, OOD set)."""
-    keys = ["dataset", "target", "split", "method", "selector", "model", "train_frac"]
-    if "split" not in scores:
-        scores = scores.assign(split=DEFAULT_SPLIT)
-    mean = scores.groupby([*keys, "eval_set"])["rmse"].mean().unstack("eval_set")
-    if "id_test" not in mean:
-        return pd.DataFrame()
-    out = []
-    for column in mean.columns:
-        if str(column).startswith("ood_") or column == "unused":
-            ratio = (mean[column] / mean["id_test"]).rename("ratio_to_id").reset_index()
-            ratio.insert(len(keys), "eval_set", column)
-            out.append(ratio.dropna())
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
 def manifest_data(data: ExperimentData) -> dict[str, Any]:

@@ -1,26 +1,15 @@
 """ID hold-out and out-of-distribution (OOD) splits, serialised with checksums and rebuildable.
 
-The study splits each dataset into a pool (90 %) and an ID test set (10 %, random, seed 0) and tests
-OOD on the new entries of a later snapshot.  Besides that ``version`` split we offer proxies that need
-only one dataset, so every dataset (the embedded one included) gets OOD sets:
-
-* ``newest[=share]``: the newest share of sequential ids (mp-N, JVASP-N, OQMD ids), a temporal proxy;
-* ``element=Li+Co``: every compound containing any of the given elements;
-* ``cluster[=k]``: k-means on the standardized features, one cluster left out;
-* ``target[=share]``: the upper tail of the target.
-
-OOD entries are removed before the 90/10 split, so they are in neither the pool nor the ID test set.
-Each split is written as JSON with its parameters, the id lists and their sha256 (MatFold-style), and
-:meth:`Split.rebuild` recomputes it and checks the hashes.
-
-A coverage diagnostic (:func:`coverage`) reports how far each OOD set lies from the pool compared with
-the ID test set: Li et al.'s follow-up work found many "OOD" sets are really interpolation.
+:func:`make_split` carves out the OOD sets (``version``, ``newest``, ``element``, ``cluster``, ``target``)
+and splits the rest into pool and ID test set as a :class:`Split`, which :meth:`Split.rebuild` checks;
+:func:`coverage` measures how far each OOD set lies from the pool.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +23,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from lessdata import config
 from lessdata import io as lio
-from lessdata.datasets import Dataset, DatasetError, load_dataset, resolve
+from lessdata.datasets import Dataset, DatasetError, MissingDataFileError, load_dataset, resolve
 
 _SEQUENTIAL_ID = re.compile(r"(\d+)$")
 #: Ids known to be issued in time order: Materials Project ``mp-N``.  Only these get the ``newest``
@@ -42,9 +31,115 @@ _SEQUENTIAL_ID = re.compile(r"(\d+)$")
 _CHRONOLOGICAL_ID = re.compile(r"^mp-\d+$")
 
 
+# --------------------------------------------------------------------------------------------------
+# OOD splitters: functions over arrays, one record each.
+# --------------------------------------------------------------------------------------------------
+def _sequential_numbers(ids: np.ndarray) -> np.ndarray | None:
+    numbers = [_SEQUENTIAL_ID.search(str(identifier)) for identifier in ids]
+    if not numbers or any(match is None for match in numbers):
+        return None
+    return np.array([int(match.group(1)) for match in numbers], dtype=np.int64)
+
+
+def newest_mask(ids: np.ndarray, share: float = 0.1) -> np.ndarray:
+    """The newest ``share`` of entries by the number their ids end in (a temporal proxy).
+
+    Raises:
+        DatasetError: when some id does not end in a number.
+    """
+    numbers = _sequential_numbers(np.asarray(ids))
+    if numbers is None:
+        raise DatasetError(f"OOD split 'newest' needs ids ending in a number (mp-N, JVASP-N); "
+                           f"ids look like {np.asarray(ids)[0]!r}")
+    return numbers >= np.quantile(numbers, 1 - share)
+
+
+def element_mask(formulas: Sequence[str], elements: Sequence[str]) -> np.ndarray:
+    """Every compound that contains any of ``elements``."""
+    wanted = set(elements)
+    return np.array([bool(wanted & {el.symbol for el in Composition(formula).elements})
+                     for formula in formulas], dtype=bool)
+
+
+def cluster_mask(X: np.ndarray, n_clusters: int = 10, seed: int = 0) -> np.ndarray:
+    """k-means on the standardized features; the cluster whose centre lies farthest from the data mean
+    (the most "novel" region) is left out."""
+    labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(X)
+    centres = np.array([X[labels == c].mean(axis=0) for c in range(n_clusters)])
+    held_out = int(np.argmax(np.linalg.norm(centres - X.mean(axis=0), axis=1)))
+    return labels == held_out
+
+
+def target_mask(y: np.ndarray, share: float = 0.05) -> np.ndarray:
+    """The upper ``share`` tail of the target."""
+    return y >= np.quantile(y, 1 - share)
+
+
+def _share(text: str, value: str) -> None:
+    if value and not 0 < float(value) < 1:
+        raise DatasetError(f"OOD split {text!r}: the share must lie in (0, 1)")
+
+
+def _clusters(text: str, value: str) -> None:
+    if value and int(value) < 2:
+        raise DatasetError(f"OOD split {text!r}: need at least 2 clusters")
+
+
+def _elements(text: str, value: str) -> None:
+    if not value:
+        raise DatasetError("OOD split 'element' needs elements, e.g. element=Li+Co")
+    unknown = [symbol for symbol in value.split("+") if not Element.is_valid_symbol(symbol)]
+    if unknown:
+        raise DatasetError(f"OOD split {text!r}: unknown element(s) {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class OODSplitter:
+    """One kind of OOD set: how ``--ood kind[=value]`` is checked and which rows it takes.
+
+    ``mask(dataset, value, seed)`` returns a boolean mask over the dataset's rows; ``None`` for
+    ``version``, whose entries come from another dataset.  ``label`` names it in figures and the report.
+    """
+
+    kind: str
+    usage: str
+    label: str
+    mask: Callable[[Dataset, str, int], np.ndarray] | None
+    check: Callable[[str, str], None] | None = None
+
+
+#: Registered OOD splitters by kind (:func:`register_ood` adds one).
+OOD_SPLITTERS: dict[str, OODSplitter] = {}
+
+
+def register_ood(splitter: OODSplitter) -> OODSplitter:
+    """Make an OOD kind known to ``--ood``, the splits, the figures and the report."""
+    OOD_SPLITTERS[splitter.kind] = splitter
+    return splitter
+
+
+register_ood(OODSplitter("newest", "newest[=share]", "newest ids",
+                         lambda data, value, seed: newest_mask(data.ids, float(value or 0.1)), _share))
+register_ood(OODSplitter("element", "element=El1+El2", "contains",
+                         lambda data, value, seed: element_mask(data.formulas, value.split("+")), _elements))
+register_ood(OODSplitter("cluster", "cluster[=k]", "held-out cluster",
+                         lambda data, value, seed: cluster_mask(data.X, int(value or 10), seed), _clusters))
+register_ood(OODSplitter("target", "target[=share]", "upper target tail",
+                         lambda data, value, seed: target_mask(data.y, float(value or 0.05)), _share))
+register_ood(OODSplitter("version", "version", "newer snapshot", None))
+
+
+def ood_label(name: str) -> str:
+    """Readable name of an OOD set (``eval_set`` without ``ood_``), e.g. "contains Li or Co"."""
+    if name.startswith("element_"):
+        return "contains " + " or ".join(name.removeprefix("element_").split("-"))
+    splitter = OOD_SPLITTERS.get(name)
+    return splitter.label if splitter is not None else name
+
+
 @dataclass(frozen=True)
 class OODSpec:
-    """One OOD splitter: ``kind`` (newest, element, cluster, target, version) and its parameter."""
+    """One OOD set asked for: a registered ``kind`` (:data:`OOD_SPLITTERS`) and its parameter."""
 
     kind: str
     value: str = ""
@@ -61,25 +156,21 @@ class OODSpec:
         """Parse ``kind`` or ``kind=value`` (e.g. ``newest=0.1``, ``element=Li+Co``, ``cluster=8``).
 
         Raises:
-            ValueError: unknown kind or a malformed value.
+            DatasetError: unknown kind or a malformed value.
         """
         kind, _, value = text.strip().partition("=")
         kind = kind.strip().lower()
-        if kind not in ("newest", "element", "cluster", "target", "version"):
-            raise ValueError(f"unknown OOD split {text!r}; use newest[=share], element=El1+El2, "
-                             "cluster[=k], target[=share] or version")
-        if kind in ("newest", "target") and value:
-            share = float(value)
-            if not 0 < share < 1:
-                raise ValueError(f"OOD split {text!r}: the share must lie in (0, 1)")
-        if kind == "cluster" and value and int(value) < 2:
-            raise ValueError(f"OOD split {text!r}: need at least 2 clusters")
-        if kind == "element":
-            if not value:
-                raise ValueError("OOD split 'element' needs elements, e.g. element=Li+Co")
-            unknown = [symbol for symbol in value.split("+") if not Element.is_valid_symbol(symbol)]
-            if unknown:
-                raise ValueError(f"OOD split {text!r}: unknown element(s) {', '.join(unknown)}")
+        if kind not in OOD_SPLITTERS:
+            usages = ", ".join(splitter.usage for splitter in OOD_SPLITTERS.values())
+            raise DatasetError(f"unknown OOD split {text!r}; use {usages}")
+        splitter = OOD_SPLITTERS[kind]
+        try:
+            if splitter.check is not None:
+                splitter.check(text, value)
+        except ValueError as error:
+            if isinstance(error, DatasetError):
+                raise
+            raise DatasetError(f"OOD split {text!r}: {error}") from error
         return cls(kind, value)
 
 
@@ -100,37 +191,12 @@ def default_ood(dataset: Dataset) -> tuple[list[OODSpec], str]:
                 "be chronological); choose one with --ood")
 
 
-def _sequential_numbers(ids: np.ndarray) -> np.ndarray | None:
-    numbers = [_SEQUENTIAL_ID.search(str(identifier)) for identifier in ids]
-    if not numbers or any(match is None for match in numbers):
-        return None
-    return np.array([int(match.group(1)) for match in numbers], dtype=np.int64)
-
-
 def _ood_mask(dataset: Dataset, spec: OODSpec, seed: int) -> np.ndarray:
     """Boolean mask over ``dataset`` rows belonging to a single-dataset OOD set."""
-    if spec.kind == "newest":
-        numbers = _sequential_numbers(dataset.ids)
-        if numbers is None:
-            raise DatasetError(f"OOD split 'newest' needs ids ending in a number (mp-N, JVASP-N); "
-                               f"dataset {dataset.name!r} has ids like {dataset.ids[0]!r}")
-        share = float(spec.value or 0.1)
-        return numbers >= np.quantile(numbers, 1 - share)
-    if spec.kind == "element":
-        wanted = set(spec.value.split("+"))
-        return np.array([bool(wanted & {el.symbol for el in Composition(formula).elements})
-                         for formula in dataset.formulas])
-    if spec.kind == "cluster":
-        n_clusters = int(spec.value or 10)
-        labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(dataset.X)
-        # Leave out the cluster whose centre lies farthest from the data mean: the most "novel" region.
-        centres = np.array([dataset.X[labels == c].mean(axis=0) for c in range(n_clusters)])
-        held_out = int(np.argmax(np.linalg.norm(centres - dataset.X.mean(axis=0), axis=1)))
-        return labels == held_out
-    if spec.kind == "target":
-        share = float(spec.value or 0.05)
-        return dataset.y >= np.quantile(dataset.y, 1 - share)
-    raise DatasetError(f"OOD split {spec.kind!r} is not a single-dataset split")
+    splitter = OOD_SPLITTERS[spec.kind]
+    if splitter.mask is None:
+        raise DatasetError(f"OOD split {spec.kind!r} is not a single-dataset split")
+    return np.asarray(splitter.mask(dataset, spec.value, seed), dtype=bool)
 
 
 @dataclass
@@ -162,7 +228,8 @@ class Split:
         """Read a split JSON, checking each id list against its recorded sha256.
 
         Raises:
-            DatasetError: when an id list does not match its checksum (the file was edited).
+            DatasetError: when an id list does not match its checksum (the file was edited), or the file
+                is not a split JSON.
         """
         content = lio.read_json(path)
 
@@ -173,10 +240,14 @@ class Split:
                                    "modified. Delete it to rebuild the split.")
             return ids
 
-        return cls(content["dataset"], content["target"], ids_of(content["pool"], "pool"),
-                   ids_of(content["id_test"], "id_test"),
-                   {name: ids_of(block, f"ood {name}") for name, block in content["ood"].items()},
-                   content["params"])
+        try:
+            return cls(content["dataset"], content["target"], ids_of(content["pool"], "pool"),
+                       ids_of(content["id_test"], "id_test"),
+                       {name: ids_of(block, f"ood {name}") for name, block in content["ood"].items()},
+                       content["params"])
+        except (KeyError, TypeError, AttributeError) as error:  # a damaged file or not one of ours
+            raise DatasetError(f"{path} is not a split file lessdata wrote ({type(error).__name__}: "
+                               f"{error}); delete it to rebuild the split") from error
 
     def rebuild(self, dataset: Dataset) -> Split:
         """Recompute this split from its parameters and check it is identical.
@@ -242,13 +313,18 @@ def read_id_list(path: str | Path) -> np.ndarray:
     """Ids from a text file, one per line (blank lines and ``#`` comments ignored).
 
     Raises:
-        DatasetError: the file is missing, empty or lists an id twice.
+        MissingDataFileError: the file is missing.
+        DatasetError: the file is empty or lists an id twice.
     """
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"--id-test-ids {path}: no such file (one id per line)")
-    ids = [line.strip() for line in path.read_text().splitlines()
-           if line.strip() and not line.lstrip().startswith("#")]
+        raise MissingDataFileError(f"--id-test-ids {path}: no such file (one id per line)")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"--id-test-ids {path}: cannot be read as text ({error}); give a text file with "
+                           "one id per line") from error
+    ids = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not ids:
         raise DatasetError(f"--id-test-ids {path}: the file lists no id (one id per line)")
     duplicated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []

@@ -1,9 +1,7 @@
 """The results store: one folder per study, whose file layout is defined here and nowhere else.
 
-A study folder holds the long scores table, each cell's test-set predictions (so intervals need no
-refit), the splits, selections, checkpoints and the settings that made it.  Every other module asks
-:class:`StoreLayout` for a path instead of building file names, and :meth:`ResultsStore.claim` keeps
-rows of different settings (profile, hyperparameters, OOD sets) out of one folder.
+:class:`StoreLayout` names every file of a study folder; :class:`ResultsStore` (the scores table) and
+:class:`PredictionStore` (each cell's test-set predictions) read and write them.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lessdata import io as lio
+from lessdata.errors import LessdataError
 
 KEY_COLUMNS = ["dataset", "target", "split", "method", "selector", "model", "seed", "train_frac",
                "train_size"]
@@ -34,7 +33,7 @@ DEFAULT_SPLIT = "s0"
 PREDICTIONS_FIELD = "_predictions"
 
 
-class SettingsMismatchError(ValueError):
+class SettingsMismatchError(LessdataError):
     """A results folder already holds rows made with other settings (profile, hyperparameters ...)."""
 
 
@@ -68,11 +67,30 @@ class StoreLayout:
     def manifests_dir(self) -> Path:
         return self.root / "manifests"
 
+    @property
+    def al_diagnostics(self) -> Path:
+        return self.root / "al_diagnostics.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "REPORT.md"
+
+    def manifest(self, script: str, stamp: str, pid: int) -> Path:
+        return self.manifests_dir / f"{script}_{stamp}_{pid}.json"
+
+    def manifests(self) -> list[Path]:
+        """Every run manifest, in file-name order."""
+        return sorted(self.manifests_dir.glob("*.json"))
+
     def split(self, dataset: str, target: str, label: str) -> Path:
         return self.root / f"split_{dataset}_{target}_{label}.json"
 
     def coverage(self, dataset: str, target: str, label: str) -> Path:
         return self.root / f"coverage_{dataset}_{target}_{label}.csv"
+
+    def coverage_files(self) -> list[Path]:
+        """Every split's coverage table (each names its dataset, target and split in its columns)."""
+        return sorted(self.root.glob("coverage_*.csv"))
 
     def truth(self, dataset: str, target: str, label: str) -> Path:
         return self.predictions_dir / f"truth_{dataset}_{target}_{label}.npz"
@@ -83,6 +101,17 @@ class StoreLayout:
 
     def selection(self, name: str) -> Path:
         return self.selections_dir / f"{name}.json"
+
+    @staticmethod
+    def pruning_name(dataset: str, target: str, split: str, guide: str) -> str:
+        """Name of the stored pruning order of one dataset, target, ID split and guiding model."""
+        return f"prune_{dataset}_{target}_{split}_{guide}"
+
+    def pruning_threshold(self, name: str) -> Path:
+        return self.selections_dir / f"{name}_threshold.json"
+
+    def pruning_checkpoint(self, name: str) -> Path:
+        return self.selections_dir / f"{name}.npz"
 
     def redundancy(self, dataset: str, target: str, split: str, guide: str, table: str) -> Path:
         return self.root / "redundancy" / f"{dataset}_{target}_{split}_{guide}_{table}.csv"
@@ -246,8 +275,17 @@ class ResultsStore:
         return lio.write_json(self.layout.selection(name), {**info, "ids": [str(i) for i in ids]})
 
     def load_selection(self, name: str) -> dict[str, Any]:
-        """Read a stored selection."""
-        return lio.read_json(self.layout.selection(name))
+        """Read a stored selection.
+
+        Raises:
+            LessdataError: the file is damaged (not JSON, or no ``ids`` list).
+        """
+        path = self.layout.selection(name)
+        content = lio.read_json(path)
+        if not isinstance(content, dict) or not isinstance(content.get("ids"), list):
+            raise LessdataError(f"{path} is not a selection lessdata wrote (no list of ids); delete it to "
+                                "redo that selection")
+        return content
 
     def write_manifest(self, script: str, config: dict[str, Any], timings: dict[str, Any],
                        data: dict[str, Any] | None = None) -> Path:
@@ -260,6 +298,6 @@ class ResultsStore:
             except metadata.PackageNotFoundError:
                 continue
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        return lio.write_json(self.layout.manifests_dir / f"{script}_{stamp}_{os.getpid()}.json",
-                              {"script": script, "config": config, "versions": versions,
+        return lio.write_json(self.layout.manifest(script, stamp, os.getpid()),
+                              {"script": script, "written": stamp, "config": config, "versions": versions,
                                "data": data or {}, "timings": timings, "cores": len(os.sched_getaffinity(0))})

@@ -1,0 +1,216 @@
+"""One record per selection method: what the CLI, the runner, the figures and the report know about it.
+
+A method is a ``method`` value in ``scores.csv`` (``random``, ``prune`` or an active-learning strategy);
+its :class:`Selector` holds the callable, models, labels, line style and help, added with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lessdata import config, strategies
+from lessdata.errors import LessdataError
+
+#: Gaussian predictive distribution ``(models, X) -> (loc, scale)`` of an uncertainty strategy, for the
+#: calibration diagnostics on the ID test set.
+Distribution = Callable[[dict[str, Any], np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+KINDS = ("baseline", "pruning", "active")
+
+
+class UnknownSelectorError(LessdataError):
+    """A method or strategy name that is not registered."""
+
+
+@dataclass(frozen=True)
+class MethodStyle:
+    """Line style and marker fill of one method in every figure (the model sets colour and marker)."""
+
+    label: str
+    linestyle: Any
+    fillstyle: str
+    linewidth: float = 1.2
+    zorder: float = 2.0
+    short: str = ""
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A selection method.
+
+    Attributes:
+        name: the ``method`` of its rows in ``scores.csv`` and the name on the command line.
+        kind: ``baseline``, ``pruning`` or ``active``.
+        help: one line for ``--help`` and the report.
+        style: legend label, short table label and line style.
+        query: the query strategy (``active`` only), see :data:`lessdata.strategies.QueryStrategy`.
+        models: models the query reads; ``xgb`` and ``rf`` come free from the step's evaluation, any
+            other is fitted for the query.  Joined by "+" they are the ``selector`` of the rows.
+        distribution: Gaussian predictive distribution, for uncertainty strategies' calibration.
+        ibug: :class:`~lessdata.ibug.IBUGRegressor` keywords when ``models`` holds ``xgb_ibug``.
+        cost_rank: campaigns of lower rank run first (they take longest).
+        transfer_style: style of a pruned set evaluated with another model than its guide.
+    """
+
+    name: str
+    kind: str
+    help: str
+    style: MethodStyle
+    query: strategies.QueryStrategy | None = None
+    models: tuple[str, ...] = ()
+    distribution: Distribution | None = None
+    ibug: dict[str, Any] | None = field(default=None, compare=False)
+    cost_rank: int = 2
+    transfer_style: MethodStyle | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise LessdataError(f"selector {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
+        if self.kind == "active" and self.query is None:
+            raise LessdataError(f"active-learning selector {self.name!r} needs a query function")
+
+    @property
+    def selector(self) -> str:
+        """The ``selector`` column of an active-learning strategy's rows ("" for random)."""
+        return "+".join(self.models)
+
+
+_REGISTRY: dict[str, Selector] = {}
+
+
+def register(selector: Selector, *, replace: bool = False) -> Selector:
+    """Make a method known to every part of lessdata (returns it, so it can decorate a definition).
+
+    Raises:
+        LessdataError: the name is taken and ``replace`` is False.
+    """
+    if selector.name in _REGISTRY and not replace:
+        raise LessdataError(f"a selector named {selector.name!r} is already registered")
+    _REGISTRY[selector.name] = selector
+    return selector
+
+
+def unregister(name: str) -> None:
+    """Forget a method (tests register and remove toy selectors)."""
+    _REGISTRY.pop(name, None)
+
+
+def get(name: str) -> Selector:
+    """The record of a method.
+
+    Raises:
+        UnknownSelectorError: for an unregistered name, listing the registered ones.
+    """
+    if name not in _REGISTRY:
+        raise UnknownSelectorError(f"unknown method or strategy {name!r}; choose from {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def find(name: str) -> Selector | None:
+    """The record of a method, or None (a results folder may hold rows of a method not loaded here)."""
+    return _REGISTRY.get(name)
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Registered names in registration order (the order of legends and tables), of one kind or all."""
+    return [name for name, selector in _REGISTRY.items() if kind is None or selector.kind == kind]
+
+
+def ordered(method_names: Iterable[str]) -> list[str]:
+    """Method names in registration order, then any unregistered ones alphabetically."""
+    present = set(method_names)
+    return [name for name in _REGISTRY if name in present] + sorted(present - set(_REGISTRY))
+
+
+def strategy_names() -> list[str]:
+    """Active-learning strategies, ``random`` first (random AL is the baseline's nested subsets)."""
+    return ["random", *names("active")]
+
+
+def check_strategies(requested: list[str] | tuple[str, ...]) -> None:
+    """Refuse names that are not active-learning strategies (random included).
+
+    Raises:
+        UnknownSelectorError: naming the first unknown one and the known strategies.
+    """
+    known = strategy_names()
+    for name in requested:
+        if name not in known:
+            raise UnknownSelectorError(f"unknown strategy {name!r}; choose from {', '.join(known)}")
+
+
+def query_of(name: str) -> strategies.QueryStrategy:
+    """The query function of a strategy (``random`` -> the permutation prefix)."""
+    return strategies.random_query if name == "random" else get(name).query  # type: ignore[return-value]
+
+
+def models_of(name: str) -> tuple[str, ...]:
+    """Models a strategy reads (none for ``random``)."""
+    return () if name == "random" else get(name).models
+
+
+def style_of(key: str) -> MethodStyle:
+    """Style of a method, or of its transfer variant (``<name>_transfer``); a fallback for unknown names."""
+    selector = find(key)
+    if selector is not None:
+        return selector.style
+    base = find(key.removesuffix("_transfer"))
+    if key.endswith("_transfer") and base is not None and base.transfer_style is not None:
+        return base.transfer_style
+    return MethodStyle(key, (0, (3.0, 1.0, 1.0, 1.0)), "top", 1.2, 2.4, key)
+
+
+def style_keys() -> list[str]:
+    """Every style key in legend order: each method, followed by its transfer variant if it has one."""
+    keys = []
+    for name, selector in _REGISTRY.items():
+        keys.append(name)
+        if selector.transfer_style is not None:
+            keys.append(f"{name}_transfer")
+    return keys
+
+
+# --------------------------------------------------------------------------------------------------
+# The study's methods (Li et al., Nat Commun 14, 7283, 2023) and our variants.
+# --------------------------------------------------------------------------------------------------
+def _ibug_distribution(models: dict[str, Any], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return models["xgb_ibug"].pred_dist(X)
+
+
+register(Selector(
+    "random", "baseline", "uniform random subsets of the pool (nested per seed; random AL is the same sets)",
+    MethodStyle("random, mean ± std", "-", "full", 1.2, 2.0, "random"), cost_rank=3))
+register(Selector(
+    "prune", "pruning", "the study's model-guided pruning: drop entries the guide model already predicts",
+    MethodStyle("pruned, same model", (0, (4.5, 1.8)), "none", 1.2, 3.0, "pruned"),
+    transfer_style=MethodStyle("pruned, other model", (0, (1.0, 1.3)), "none", 1.3, 2.5,
+                               "pruned (transfer)")))
+register(Selector(
+    "qbc", "active", "query by committee: largest |RF - XGB| disagreement of the step's models",
+    MethodStyle("QBC", (0, (7.0, 1.6, 1.2, 1.6)), "left", 1.3, 2.6, "QBC"),
+    query=strategies.qbc_query, models=("xgb", "rf"), cost_rank=2))
+register(Selector(
+    "rf_u", "active", "RF-U: widest 5-95 % spread of the random forest's trees (the paper)",
+    MethodStyle("RF-U", (0, (1.2, 1.3, 1.2, 1.3, 5.5, 1.3)), "bottom", 1.3, 2.6, "RF-U"),
+    query=strategies.rf_uncertainty_query, models=("rf",),
+    distribution=lambda models, X: strategies.forest_distribution(models["rf"], X, "percentile"),
+    cost_rank=1))
+register(Selector(
+    "rf_u_std", "active", "RF-U with the trees' standard deviation instead of the 5-95 % width",
+    MethodStyle("RF-U (std)", (0, (9.0, 1.5, 9.0, 4.0)), "top", 1.3, 2.6, "RF-U (std)"),
+    query=strategies.rf_std_query, models=("rf",),
+    distribution=lambda models, X: strategies.forest_distribution(models["rf"], X, "std"), cost_rank=1))
+register(Selector(
+    "xgb_u", "active", "XGB-U: largest IBUG scale, the authors' setting (k = 100, uncalibrated)",
+    MethodStyle("XGB-U", (0, (5.5, 1.3, 1.2, 1.3, 1.2, 1.3)), "right", 1.3, 2.6, "XGB-U"),
+    query=strategies.xgb_uncertainty_query, models=("xgb_ibug",), distribution=_ibug_distribution,
+    ibug=config.IBUG_PARAMS, cost_rank=0))
+register(Selector(
+    "xgb_u_tuned", "active", "XGB-U with our tuned IBUG (k and the scale calibrated on a hold-out)",
+    MethodStyle("XGB-U (tuned)", (0, (2.5, 1.2)), "full", 1.3, 2.6, "XGB-U (tuned)"),
+    query=strategies.xgb_uncertainty_query, models=("xgb_ibug",), distribution=_ibug_distribution,
+    ibug=config.IBUG_TUNED_PARAMS, cost_rank=0))
