@@ -194,8 +194,10 @@ def markdown(report: dict[str, Any]) -> str:
                   "random; prune/random @20/30/50 %; QBC/random @20/30 %) |", "|---|---|---|---|---|---|"]
         for name, candidate in report["candidates"].items():
             xgb = candidate["settings"].get("xgb", {})
+            guide = candidate["settings"].get("prune", {}).get("guide_overrides", {}).get("xgb", {})
             model = (f"{xgb.get('n_estimators')} x {xgb.get('num_parallel_tree')}"
-                     + (f", {xgb['max_bin']} bins" if "max_bin" in xgb else ""))
+                     + (f", {xgb['max_bin']} bins" if "max_bin" in xgb else "")
+                     + (f" (guide {guide['n_estimators']} rounds)" if "n_estimators" in guide else ""))
             gaps = ", ".join(str(check["gap"]) for key, check in candidate["checks"].items()
                              if key.endswith("rmse") or "_rmse_" in key)
             rf_trees = candidate["settings"].get("rf", {}).get("n_estimators")

@@ -123,7 +123,7 @@ def test_cli_damaged_scores_table(tmp_path: Path, capsys) -> None:
     folder.mkdir()
     (folder / "scores.csv").write_text("dataset,target\nmp18,e_form\nmp18,e_form,1,2\n")
     assert run_main(make_figures_main, ["--results", str(folder), "--out", str(tmp_path / "figs")]) == 2
-    assert "scores.csv is not a readable table (ParserError" in _one_error_line(capsys)
+    assert "scores.csv is not a readable results table (ParserError" in _one_error_line(capsys)
     pd.DataFrame({"dataset": ["mp18"], "target": ["e_form"]}).to_csv(folder / "scores.csv", index=False)
     assert run_main(make_figures_main, ["--results", str(folder), "--out", str(tmp_path / "figs")]) == 2
     assert "is not a lessdata scores table: it lacks the column(s) method" in _one_error_line(capsys)

@@ -12,7 +12,12 @@ from lessdata import pruning
 from lessdata.analysis import summarize
 from lessdata.cli import prune_data_main, run_main
 from lessdata.pruning import PruningResult
-from lessdata.pruning_study import REDUNDANCY_FALLBACK_FRACTION, redundancy_fraction, selection_name
+from lessdata.pruning_study import (
+    REDUNDANCY_FALLBACK_FRACTION,
+    guide_overrides,
+    redundancy_fraction,
+    selection_name,
+)
 from lessdata.runner import ResultsStore
 
 
@@ -43,7 +48,10 @@ def test_prune_data_end_to_end(pruned: Path) -> None:
     assert set(prune_rows["selector"]) == {"xgb"}
     assert set(prune_rows["model"]) == {"xgb", "rf"}  # guide and transfer model
     full = prune_rows[prune_rows["train_frac"] == 1.0]
-    assert set(full["model"]) == {"xgb"} and "unused" not in set(full["eval_set"])
+    # quick's guide (300 rounds) is not its evaluation XGB (500): the 100 % point is an evaluation cell of
+    # every model; with a guide equal to the evaluation model it is the threshold fit, scored once.
+    assert guide_overrides("quick", "xgb") == {"n_estimators": 300}
+    assert set(full["model"]) == {"xgb", "rf"} and "unused" not in set(full["eval_set"])
     # Every evaluated size is a round's retained size, so the training set is that round's retained set.
     assert set(prune_rows["train_size"]) <= set(result.round_sizes.tolist())
     assert {"id_test", "unused", "ood_newest"} <= set(prune_rows["eval_set"])

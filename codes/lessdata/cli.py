@@ -548,8 +548,8 @@ def prune_one_split(args: argparse.Namespace, context: RunContext, data: Experim
         path = export_pruned(data, result, args.export, StoreLayout(args.out).pruned_export(
             data.dataset.name, args.target, data.split.label, args.guide, args.export))
         print(f"exported the pruned set at {args.export:g} of the pool to {path}")
-    cells = pruning_cells(data, args.guide, name, evaluation_sizes(result, args.profile, args.eval_fractions),
-                          models)
+    sizes = evaluation_sizes(result, args.profile, args.eval_fractions, guide=args.guide)
+    cells = pruning_cells(data, args.guide, name, sizes, models)
     report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
                        progress=not args.no_progress, description=f"pruned sets ({args.guide})")
     print(f"{report.n_run} evaluation cells run, {report.n_skipped} already done, "

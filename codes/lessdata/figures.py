@@ -214,22 +214,9 @@ class Results:
     bands: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
-    """``pd.read_csv`` of a results-folder table, a damaged file named in a :class:`LessdataError`."""
-    try:
-        return pd.read_csv(path, **kwargs)
-    except ValueError as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
-        detail = " ".join(str(error).split())  # pandas ends some messages with a newline
-        raise LessdataError(f"{path} is not a readable table ({type(error).__name__}: {detail}); restore it, "
-                            "or rerun the script that wrote it") from error
-
-
 def _read_table(path: Path) -> pd.DataFrame:
     """Read a results CSV the way the results store writes it (empty selector = random, not NaN)."""
-    frame = _read_csv(path, keep_default_na=False, na_values=[""], dtype={"selector": str})
-    if "selector" in frame:
-        frame["selector"] = frame["selector"].fillna("")
-    return frame
+    return lio.read_results_csv(path, [])
 
 
 def load_results(folder: str | Path) -> Results:
@@ -256,7 +243,7 @@ def load_results(folder: str | Path) -> Results:
                             f"{', '.join(lacking)}; point --results at a folder the scripts wrote")
     diagnostics = _read_table(layout.al_diagnostics) if layout.al_diagnostics.is_file() else pd.DataFrame()
     coverage_files = layout.coverage_files()
-    coverage = (pd.concat([_read_csv(p) for p in coverage_files], ignore_index=True) if coverage_files
+    coverage = (pd.concat([lio.read_csv(p) for p in coverage_files], ignore_index=True) if coverage_files
                 else pd.DataFrame())
     manifests = []
     for path in layout.manifests():
@@ -275,11 +262,11 @@ def load_results(folder: str | Path) -> Results:
         split = sorted(group["split"])[0]
         rounds_path = layout.prune_rounds(dataset, target, split, guide)
         if rounds_path.is_file():
-            prune_rounds[(dataset, target, guide)] = _read_csv(rounds_path)
+            prune_rounds[(dataset, target, guide)] = lio.read_csv(rounds_path)
         for table in REDUNDANCY_TABLES:
             path = layout.redundancy(dataset, target, split, guide, table)
             if path.is_file():
-                redundancy.setdefault((dataset, target, guide), {})[table] = _read_csv(
+                redundancy.setdefault((dataset, target, guide), {})[table] = lio.read_csv(
                     path, keep_default_na=False, na_values=[""])
     intervals, bands = None, pd.DataFrame()
     if layout.predictions_dir.is_dir():

@@ -115,16 +115,22 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def read_csv(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` of a results-folder table; a damaged file is named in a :class:`LessdataError`."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except ValueError as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
+        detail = " ".join(str(error).split())  # pandas ends some messages with a newline
+        raise LessdataError(f"{path} is not a readable results table ({type(error).__name__}: {detail}); "
+                            "restore it, rerun the script that wrote it or use another --out folder"
+                            ) from error
+
+
 def read_results_csv(path: str | os.PathLike, columns: list[str]) -> pd.DataFrame:
     """Read a results table; empty cells stay NaN except ``selector``, where empty means "none"."""
     if not Path(path).exists():
         return pd.DataFrame(columns=columns)
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"selector": str})
-    except ValueError as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
-        detail = " ".join(str(error).split())  # pandas ends some messages with a newline
-        raise LessdataError(f"{path} is not a readable results table ({type(error).__name__}: {detail}); "
-                            "restore it or use another --out folder") from error
+    frame = read_csv(path, keep_default_na=False, na_values=[""], dtype={"selector": str})
     return frame.fillna({"selector": ""})
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,8 +54,9 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
     name = selection_name(data.dataset.name, data.dataset.target, guide, data.split.label)
     kappa, settings = settings_from_profile(context.profile)
     threads = n_threads or available_cores()
+    overrides = guide_overrides(context.profile, guide)
     template = make_model(guide, profile=context.profile, n_threads=threads, random_state=0,
-                          device=context.device)
+                          device=context.device, **overrides)
     full_cell = Cell(data.dataset.name, data.dataset.target, "prune", guide, guide, 0, 1.0, len(data.pool),
                      split=data.split.label)
     threshold_path = store.layout.pruning_threshold(name)
@@ -70,7 +72,9 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
         threshold, full_model = pruning_threshold(template, data.pool.X, data.pool.y, data.test.X,
                                                   data.test.y, kappa=kappa)
         fit_seconds = time.perf_counter() - started
-        if full_cell.key() not in store.done_keys():
+        # A guide with its own settings is not the evaluation model: its full-pool fit sets the
+        # threshold only, and the pruned curve's 100 % point is an evaluation cell (pruning_cells).
+        if not overrides and full_cell.key() not in store.done_keys():
             rows = score_model(full_model, guide, data, np.arange(len(data.pool)))
             store.add([{**full_cell.fields(), **row, "fit_seconds": round(fit_seconds, 3),
                         "profile": context.profile} for row in rows])
@@ -87,18 +91,27 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
     return result, name
 
 
-def evaluation_sizes(result: PruningResult, profile: str,
-                     fractions: Sequence[float] | None = None) -> list[int]:
+def guide_overrides(profile: str, guide: str) -> dict[str, Any]:
+    """Hyperparameters in which a profile's guiding model departs from its evaluation model (often none)."""
+    return dict(config.profile(profile)["prune"].get("guide_overrides", {}).get(guide, {}))
+
+
+def evaluation_sizes(result: PruningResult, profile: str, fractions: Sequence[float] | None = None,
+                     guide: str | None = None) -> list[int]:
     """Training-set sizes to evaluate: every round (``paper``) or the rounds nearest the profile's grid.
 
     Each size is the retained size of a round, so the training set (the first n ids of the selection)
     is exactly that round's retained set, the paper's pruned set.  ``fractions`` replaces the profile's
-    grid (e.g. a few fractions first; every round later, in the same folder, adds the rest).
+    grid (e.g. a few fractions first; every round later, in the same folder, adds the rest).  When the
+    profile's ``guide`` has its own settings the whole pool is evaluated too (the guide's own full-pool
+    fit is not an evaluation model's).
     """
     grid = config.profile(profile)["prune"]["eval"] if fractions is None else list(fractions)
     sizes = set(int(s) for s in result.round_sizes[1:])
     if grid != "rounds":
         sizes = {int(result.round_sizes[result.round_at(p)]) for p in grid if p >= result.final_fraction}
+    if guide is not None and guide_overrides(profile, guide):
+        sizes.add(int(result.n_pool))
     return sorted(sizes)
 
 

@@ -204,9 +204,13 @@ def profile_note(name: str) -> str:
                  else "at every round")
     ibug, paper_ibug = config.model_params("xgb_ibug", name), config.model_params("xgb_ibug", "paper")
     bins = f" with {xgb['max_bin']} histogram bins" if "max_bin" in xgb else ""
+    guide = prune.get("guide_overrides", {}).get("xgb", {})
+    guide_text = (f", {guide['n_estimators']} rounds as the pruning guide" if "n_estimators" in guide
+                  else "")
     return (f"How the `{name}` profile departs from the paper's protocol (everything else is the paper's): "
-            f"XGB {xgb['n_estimators']} rounds × {xgb['num_parallel_tree']} parallel tree(s){bins} (paper "
-            f"{paper_xgb['n_estimators']} × {paper_xgb['num_parallel_tree']}, 256 bins); the XGB under IBUG "
+            f"XGB {xgb['n_estimators']} rounds × {xgb['num_parallel_tree']} parallel tree(s){bins}"
+            f"{guide_text} (paper {paper_xgb['n_estimators']} × {paper_xgb['num_parallel_tree']}, 256 bins, "
+            "the same model guiding and evaluated); the XGB under IBUG "
             f"(XGB-U) {ibug['n_estimators']} rounds (paper {paper_ibug['n_estimators']}); RF "
             f"{rf['n_estimators']} trees (paper {paper_rf['n_estimators']}); random sizes "
             f"{', '.join(fmt_pct(f) for f in settings['size_grid'])} with {settings['seeds']['xgb']} XGB and "
