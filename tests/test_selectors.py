@@ -41,7 +41,9 @@ def test_a_registered_strategy_runs_through_cli_scores_figures_and_report(
     out, figs = tmp_path / "study", tmp_path / "figs"
     args = ["--dataset", "mp18_small", "--target", "e_form", "--strategies", "random,toy_lowest",
             "--seeds", "0", "--init-frac", "0.05", "--step-frac", "0.05", "--stop-frac", "0.15",
-            "--no-progress", "--out", str(out)]
+            "--no-progress", "--out", str(out), "--n-jobs", "2"]
+    # Two campaigns in two worker processes: the record travels with the task (the workers never ran
+    # the register call of this test).
     assert run_main(run_al_main, args) == 0
     scores = ResultsStore(out).read()
     toy = scores[scores["method"] == "toy_lowest"]

@@ -363,7 +363,8 @@ def resume_point(campaign: Campaign, plan: CampaignPlan, info: dict[str, Any], d
     return steps_done, rows[: plan.sizes[min(steps_done, len(plan) - 1)]]
 
 
-def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
+def run_campaign(campaign: Campaign, context: RunContext,
+                 records: dict[str, selectors.Selector] | None = None) -> CampaignReport:
     """Run (or continue) one campaign; every step's results are saved before the next step starts.
 
     Per step: fit XGB and RF on the selected set and score them (:func:`~lessdata.evaluate.fit_and_score`),
@@ -377,12 +378,17 @@ def run_campaign(campaign: Campaign, context: RunContext) -> CampaignReport:
     Args:
         campaign: what to run.
         context: output folder, profile, device and threads per model.
+        records: selector records by name, registered here when this process lacks them (a worker
+            process does not see strategies registered in the caller's ``__main__`` or notebook).
 
     Returns:
         A :class:`CampaignReport` with per-step timings (fits, evaluator predictions, query, diagnostics,
         bookkeeping).
     """
     started = time.perf_counter()
+    for name, record in (records or {}).items():
+        if selectors.find(name) is None:
+            selectors.register(record)
     os.environ["LESSDATA_DATA_DIR"] = context.data_dir  # workers read datasets from the run's folder
     data = experiment_data(context, campaign.dataset, campaign.target, split_seed_of(campaign.split))
     store, diagnostics = ResultsStore(context.out_dir), DiagnosticsTable(context.out_dir)
@@ -512,7 +518,10 @@ def run_campaigns(campaigns: Sequence[Campaign], context: RunContext, *, n_jobs:
     local = context if scheduler else context.with_threads(threads_per_worker(min(n_jobs, len(todo))))
     bar = tqdm(total=len(todo), desc="AL campaigns", unit="campaign", disable=not progress,
                dynamic_ncols=True)
-    for finished in map_tasks(run_campaign, todo, n_jobs=n_jobs, scheduler=scheduler, context=local):
+    # The records travel with the tasks (by value for strategies defined in __main__ or a notebook).
+    records = {c.strategy: selectors.get(c.strategy) for c in todo if c.strategy != "random"}
+    for finished in map_tasks(run_campaign, todo, n_jobs=n_jobs, scheduler=scheduler, context=local,
+                              records=records):
         report.campaigns.append(finished)
         bar.update(1)
         bar.set_postfix_str(f"{finished.name}: {finished.steps_run} steps, {finished.wall_seconds:.0f} s")
