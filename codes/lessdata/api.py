@@ -40,24 +40,15 @@ def _as_features(X: Any, name: str, columns: pd.Index | None = None) -> np.ndarr
     if isinstance(X, pd.DataFrame) and columns is not None and not X.columns.equals(columns):
         raise LessdataError(f"{name} has other columns than X (or in another order); pass the same feature "
                             f"columns, e.g. {name}[X.columns]")
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise LessdataError(f"{name} must be 2-D (entries x features), got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise LessdataError(f"{name} must be numeric, got dtype {array.dtype}; drop or encode non-numeric "
-                            f"columns (ids, formulas) first")
-    return array
+    return _pruning.feature_matrix(X, name)
 
 
 def _as_target(y: Any, n_rows: int, name: str) -> np.ndarray:
-    """``y`` as a 1-D float array with one value per row of its feature matrix."""
+    """``y`` as a 1-D float array with one value per row of its feature matrix (an N x 1 column too)."""
     values = np.asarray(y, dtype=np.float64)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
-    if values.ndim != 1 or values.size != n_rows:
-        raise LessdataError(f"{name} must be 1-D with one value per row of its features ({n_rows}), got "
-                            f"shape {values.shape}")
-    return values
+    return _pruning.target_vector(values, n_rows, name)
 
 
 def _test_set(X_test: Any, y_test: Any, X: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:

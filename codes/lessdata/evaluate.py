@@ -20,7 +20,7 @@ from lessdata import io as lio
 from lessdata.datasets import Dataset, DatasetError, load_dataset, resolve
 from lessdata.errors import StructuresRequiredError
 from lessdata.models import make_model
-from lessdata.splits import OODSpec, Split, coverage, make_split, read_id_list, split_label
+from lessdata.splits import OODSpec, Split, coverage, given_split_label, make_split, read_id_list, split_label
 from lessdata.store import PREDICTIONS_FIELD, PredictionStore, StoreLayout
 from lessdata.structures import parse_structure
 
@@ -105,7 +105,7 @@ def prepare(dataset_name: str, target: str, *, ood: list[str] | None = None,
     dataset = load_dataset(dataset_name, target, progress=progress)
     specs = None if ood is None else [OODSpec.parse(text) for text in ood]
     given_test = None if id_test_ids is None else read_id_list(id_test_ids)
-    label = split_label(split_seed, None if given_test is None else lio.sha256_strings(np.sort(given_test)))
+    label = split_label(split_seed) if given_test is None else given_split_label(given_test)
     layout = StoreLayout(split_dir) if split_dir else None
     split_path = layout.split(dataset.name, target, label) if layout else None
     if split_path is not None and split_path.exists():

@@ -154,9 +154,7 @@ def order_models(models: Iterable[str]) -> list[str]:
 
 def order_methods(keys: Iterable[str]) -> list[str]:
     """Method keys in the registry's order, then any others alphabetically."""
-    present = set(keys)
-    known = selectors.style_keys()
-    return [k for k in known if k in present] + sorted(present - set(known))
+    return selectors.ordered(keys, selectors.style_keys())
 
 
 def rmse_label(target: str, what: str) -> str:

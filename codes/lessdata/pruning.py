@@ -500,19 +500,39 @@ class _PruningState:
             round_rule=list(self.round_rule), stop_reason=stop_reason, params=dict(params))
 
 
+def feature_matrix(X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a 2-D numeric NumPy array (the check of every array entry point: pruning, the API).
+
+    Raises:
+        LessdataError: for another shape or a non-numeric dtype.
+    """
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise LessdataError(f"{name} must be 2-D (entries x features), got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise LessdataError(f"{name} must be numeric, got dtype {array.dtype}; drop or encode non-numeric "
+                            "columns (ids, formulas) first")
+    return array
+
+
+def target_vector(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
+    """``y`` as a 1-D float array with one value per row of its feature matrix.
+
+    Raises:
+        LessdataError: for another shape or length.
+    """
+    values = np.asarray(y, dtype=np.float64)
+    if values.ndim != 1 or values.size != n_rows:
+        raise LessdataError(f"{name} must be 1-D with one value per row of its features ({n_rows}), got "
+                            f"shape {values.shape}")
+    return values
+
+
 def _validate_prune_inputs(X: Any, y: Any, threshold: float, test_fraction: float, min_remove_frac: float,
                            min_retained: int, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
     """Check shapes and parameters at the boundary; return X and y as arrays."""
-    X_array = np.asarray(X)
-    y_array = np.asarray(y, dtype=np.float64)
-    if X_array.ndim != 2:
-        raise LessdataError(f"X must be 2-D (entries x features), got shape {X_array.shape}")
-    if not (np.issubdtype(X_array.dtype, np.number) or X_array.dtype == np.bool_):
-        raise LessdataError(f"X must be numeric, got dtype {X_array.dtype}; drop or encode non-numeric "
-                            "columns")
-    if y_array.ndim != 1 or y_array.size != X_array.shape[0]:
-        raise LessdataError(f"y must be 1-D with one value per row of X ({X_array.shape[0]}), got shape "
-                            f"{y_array.shape}")
+    X_array = feature_matrix(X)
+    y_array = target_vector(y, X_array.shape[0])
     bad = np.flatnonzero(~np.isfinite(y_array))
     if bad.size:
         raise LessdataError(f"y has {bad.size} non-finite values (first at position {bad[0]}); drop those "

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from lessdata import config, selectors
-from lessdata import io as lio
 from lessdata.analysis import COMPARE_AT, MATCH_TOLERANCE, WITHIN, ood_ratios, summarize
 from lessdata.evaluate import STRUCTURE_MODELS
 from lessdata.figures import (
@@ -27,7 +26,7 @@ from lessdata.figures import (
     model_style,
 )
 from lessdata.intervals import full_data_rows
-from lessdata.splits import read_id_list, split_label
+from lessdata.splits import given_split_label, read_id_list
 
 # --------------------------------------------------------------------------------------------------
 # The paper's numbers (Li et al., Nat Commun 14, 7283, 2023; from its figures, ±0.005 RMSE, ±3 pool %).
@@ -126,8 +125,7 @@ def authors_split_label() -> str | None:
     """The ``split`` label that the authors' hold-out of mp18_comp gets (None if the file is missing)."""
     if not AUTHORS_SPLIT_FILE.is_file():
         return None
-    ids = np.array(read_id_list(AUTHORS_SPLIT_FILE))
-    return split_label(0, lio.sha256_strings(np.sort(ids)))
+    return given_split_label(read_id_list(AUTHORS_SPLIT_FILE))
 
 
 def section_anchor(results: Results) -> str:

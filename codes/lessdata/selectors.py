@@ -120,10 +120,11 @@ def names(kind: str | None = None) -> list[str]:
     return [name for name, selector in _REGISTRY.items() if kind is None or selector.kind == kind]
 
 
-def ordered(method_names: Iterable[str]) -> list[str]:
-    """Method names in registration order, then any unregistered ones alphabetically."""
+def ordered(method_names: Iterable[str], known: Iterable[str] | None = None) -> list[str]:
+    """Names in registration order (or ``known``'s, e.g. :func:`style_keys`), then the others sorted."""
     present = set(method_names)
-    return [name for name in _REGISTRY if name in present] + sorted(present - set(_REGISTRY))
+    order = list(_REGISTRY if known is None else known)
+    return [name for name in order if name in present] + sorted(present - set(order))
 
 
 def strategy_names() -> list[str]:

@@ -163,13 +163,13 @@ class OODSpec:
         if kind not in OOD_SPLITTERS:
             usages = ", ".join(splitter.usage for splitter in OOD_SPLITTERS.values())
             raise DatasetError(f"unknown OOD split {text!r}; use {usages}")
-        splitter = OOD_SPLITTERS[kind]
+        check = OOD_SPLITTERS[kind].check
         try:
-            if splitter.check is not None:
-                splitter.check(text, value)
-        except ValueError as error:
-            if isinstance(error, DatasetError):
-                raise
+            if check is not None:
+                check(text, value)
+        except DatasetError:
+            raise
+        except ValueError as error:  # float() / int() of a malformed value
             raise DatasetError(f"OOD split {text!r}: {error}") from error
         return cls(kind, value)
 
@@ -301,6 +301,16 @@ def split_label(seed: int, test_ids_sha256: str | None = None) -> str:
     return f"ids-{test_ids_sha256[:8]}" if test_ids_sha256 else f"s{int(seed)}"
 
 
+def id_set_sha256(ids: Sequence[str] | np.ndarray) -> str:
+    """Checksum of a given ID test set: of the set, not of the file's order."""
+    return lio.sha256_strings(np.sort(np.asarray(ids, dtype=str)))
+
+
+def given_split_label(test_ids: Sequence[str] | np.ndarray) -> str:
+    """The ``split`` label of a hold-out given as an id list (``--id-test-ids``), e.g. ``ids-14609080``."""
+    return split_label(config.ID_SPLIT_SEED, id_set_sha256(test_ids))
+
+
 def dataset_sha256(dataset: Dataset) -> str:
     """Checksum of what a split depends on and what models see: ids, targets and features."""
     digest = hashlib.sha256(lio.sha256_strings(dataset.ids).encode())
@@ -384,7 +394,7 @@ def make_split(dataset: Dataset, *, ood: list[OODSpec] | None = None,
                                f"{', '.join(clash[:5])}; use --ood none or other OOD sets")
         test = positions
         pool = np.setdiff1d(remaining, test)
-        test_sha = lio.sha256_strings(np.sort(test_ids))  # the set, not the file's order
+        test_sha = id_set_sha256(test_ids)
     for spec in ood:
         if spec.kind == "version":
             newer = newer or _newer_snapshot(dataset)
