@@ -40,6 +40,7 @@ from lessdata.pruning_study import (
 from lessdata.report import build_report
 from lessdata.runner import ResultsStore, RunContext, experiment_data, manifest_data, run_cells
 from lessdata.store import StoreLayout
+from lessdata.subsets import run_samplers, subset_cells, subset_sizes
 from lessdata.user_tables import register_user_dataset
 
 #: Program name shown in usage lines instead of the script's (``lessdata prune`` from the console).
@@ -331,6 +332,80 @@ def write_summary(store: ResultsStore) -> pd.DataFrame:
         print("\nwith 95 % paired-bootstrap intervals (all columns in summary.csv):")
         print_table(shown)
     return intervals
+
+
+# --------------------------------------------------------------------------------------------------
+# select_subsets.py
+# --------------------------------------------------------------------------------------------------
+def select_subsets_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=program_name("select_subsets.py"),
+        description="Subset samplers beside random subsets: each sampler orders the pool once per seed "
+                    "(label-free coverage samplers, or the pruning order read for coverage), the first n "
+                    "entries train each model, and the cells are scored like the random baseline's (ID "
+                    "test, unused pool, OOD sets). Orderings go to OUT/selections/subset_*.json with the "
+                    "seconds they took, rows to OUT/scores.csv (method = sampler). Resumes.",
+        epilog="samplers:\n" + "\n".join(f"  {name:10s} {selectors.get(name).help}"
+                                          for name in selectors.names("subset"))
+               + "\n\nexample:\n  python codes/select_subsets.py --dataset mp18_comp --target e_form "
+                 "--methods kcenter,direct,prune_cov --models xgb --seeds 2 --n-jobs 2 --out results/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    parser.add_argument("--methods", type=comma_list, default=selectors.names("subset"),
+                        help=f"comma-separated samplers from {', '.join(selectors.names('subset'))} "
+                             "(default: all)")
+    parser.add_argument("--models", type=comma_list, default=["xgb"],
+                        help="models trained on the selected sets (default: xgb)")
+    parser.add_argument("--fractions", type=fraction_list, default=None,
+                        help="training fractions of the pool (default: the profile's random-subset grid "
+                             "below 100 %%)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds per sampler, 0..n-1 (default: the profile's seed count of the first "
+                             "model)")
+    parser.add_argument("--guide", choices=["xgb", "rf"], default="xgb",
+                        help="guide whose stored pruning order the pruning-signal samplers read "
+                             "(default xgb)")
+    add_run_args(parser)
+    return parser
+
+
+def select_subsets_main(argv: Sequence[str] | None = None) -> int:
+    args = select_subsets_parser().parse_args(argv)
+    selectors.check_subsets(args.methods)
+    check_models(args.models)
+    if args.seeds is not None and args.seeds < 1:
+        raise LessdataError("--seeds must be at least 1")
+    settings = config.profile(args.profile)
+    fractions = [f for f in (args.fractions or settings["size_grid"]) if f < 1]
+    n_seeds = args.seeds or settings["seeds"].get(args.models[0], 1)
+    context = context_from(args)
+    started = time.perf_counter()
+    splits = split_data(context, args.dataset, args.target)
+    timings: dict[str, Any] = {"selection_seconds": {}}
+    cells = []
+    for data in splits:
+        sizes = subset_sizes(fractions, len(data.pool))
+        for method in args.methods:
+            runs = run_samplers(data, method, range(n_seeds), sizes, context, guide=args.guide,
+                                progress=not args.no_progress)
+            for run in runs:
+                state = "stored" if run.reused else "chosen"
+                print(f"{method} (split {data.split.label}, seed {run.seed}): {len(run.selections)} set "
+                      f"sizes up to {max(sizes)} entries, {state} in {run.seconds:.1f} s")
+                timings["selection_seconds"][f"{method}/{data.split.label}/seed{run.seed}"] = round(
+                    run.seconds, 3)
+            cells += subset_cells(data, runs, args.models, fractions)
+    report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                       progress=not args.no_progress, description="subset samplers")
+    print(f"{report.n_run} cells run, {report.n_skipped} already done; wall {report.wall_seconds:.1f} s, "
+          f"fits {report.fit_seconds:.1f} s")
+    timings.update(wall_seconds=round(time.perf_counter() - started, 2), cells_run=report.n_run,
+                   cells_skipped=report.n_skipped, fit_seconds=round(report.fit_seconds, 2))
+    store = ResultsStore(args.out)
+    store.write_manifest("select_subsets", {**vars(args), "out": str(args.out)}, timings,
+                         manifest_data(splits[0]))
+    write_summary(store)
+    return 0
 
 
 # --------------------------------------------------------------------------------------------------

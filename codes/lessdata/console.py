@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "build, download or register a dataset and compute its features (cached)"),
     "random": ("lessdata.cli", "random_baseline_main",
                "random-subset baselines: test error vs training-set size over seeds"),
+    "subsets": ("lessdata.cli", "select_subsets_main",
+                "subset samplers (coverage, DIRECT, stratified pruning order) beside random subsets"),
     "prune": ("lessdata.cli", "prune_data_main",
               "prune a pool with a guiding model, evaluate the pruned sets, find the redundant data"),
     "al": ("lessdata.cli", "run_al_main",

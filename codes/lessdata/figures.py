@@ -199,6 +199,7 @@ class Results:
         intervals: the headline numbers with paired-bootstrap intervals
             (:func:`lessdata.analysis.interval_summary`), None when no predictions are stored.
         bands: every curve's 95 % RMSE interval per fraction (:func:`lessdata.analysis.curve_intervals`).
+        bootstraps: the paired bootstraps behind both, one per (dataset, target, model).
     """
 
     folder: Path
@@ -210,6 +211,7 @@ class Results:
     manifests: list[dict[str, Any]] = field(default_factory=list)
     intervals: pd.DataFrame | None = None
     bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    bootstraps: list[tuple[str, str, str, Any]] = field(default_factory=list)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -266,12 +268,12 @@ def load_results(folder: str | Path) -> Results:
             if path.is_file():
                 redundancy.setdefault((dataset, target, guide), {})[table] = lio.read_csv(
                     path, keep_default_na=False, na_values=[""])
-    intervals, bands = None, pd.DataFrame()
+    intervals, bands, bootstraps = None, pd.DataFrame(), []
     if layout.predictions_dir.is_dir():
         bootstraps = study_bootstraps(folder)
         intervals, bands = interval_summary(folder, bootstraps=bootstraps), curve_intervals(bootstraps)
     return Results(folder, scores, diagnostics, coverage, redundancy, prune_rounds, manifests, intervals,
-                   bands)
+                   bands, bootstraps)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -591,7 +593,7 @@ def plot_active_learning(scores: pd.DataFrame, *, eval_set: str = "id_test",
     """
     name, title = "fig_d_active_learning", "(d) active learning: RMSE vs training-set size per strategy"
     frame = scores[scores["eval_set"] == eval_set]
-    al_rows = frame[~frame["method"].isin(["random", "prune"])]
+    al_rows = frame[frame["method"].map(selectors.is_active)]
     if al_rows.empty:
         return _empty(name, title, "no active-learning rows (method qbc, rf_u, ...) in scores.csv: run "
                                    "codes/run_al.py to add them; figure (d) skipped")
@@ -958,15 +960,108 @@ def plot_al_diagnostics(diagnostics: pd.DataFrame) -> PlotResult:
 
 
 # --------------------------------------------------------------------------------------------------
+# (g) selectors compared.
+# --------------------------------------------------------------------------------------------------
+#: Colours of the selectors beyond the study in figure (g) (the study's own are grey).
+SELECTOR_COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+#: Grey levels of the study's methods in figure (g).
+STUDY_GREYS = ("0.25", "0.45", "0.6", "0.7", "0.8")
+
+
+def comparison_methods(scores: pd.DataFrame) -> list[str]:
+    """Methods of figure (g) and the report's comparison: the study's first, then ours; [] without ours."""
+    present = [m for m in selectors.ordered(scores["method"].unique())]
+    if all(selectors.is_from_paper(m) for m in present):
+        return []
+    return ([m for m in present if selectors.is_from_paper(m)]
+            + [m for m in present if not selectors.is_from_paper(m)])
+
+
+def plot_selectors(scores: pd.DataFrame, *, tolerance: float = 0.10, max_frac: float = 0.7) -> PlotResult:
+    """(g) Every selector on one panel: ID-test RMSE (top) and OOD / ID-test RMSE (bottom) vs size.
+
+    One column per dataset x target x trained model that has rows of a selector beyond the study's.
+    Means over seeds; the study's methods (random, its pruning with the same model, its AL
+    strategies) are grey, ours coloured, so a line below the grey ones is a gain over the paper.  The
+    grey band spans the full-data RMSE to ``1 + tolerance`` times it.  The bottom row shows the first
+    OOD set, at equal training size.
+    """
+    name, title = "fig_g_selectors", "(g) selectors compared: RMSE and OOD/ID ratio vs training-set size"
+    methods = comparison_methods(scores)
+    if not methods:
+        return _empty(name, title, "no rows of a selector beyond the study's (select_subsets.py, run_al.py "
+                                   "--strategies qbc_diverse): figure (g) skipped")
+    ours = scores[~scores["method"].map(selectors.is_from_paper)]
+    columns = [(d, t, m) for d, t, m in _panels(ours, ["dataset", "target", "model"])]
+    ood_sets = sorted(e for e in scores["eval_set"].unique() if str(e).startswith("ood_"))
+    n_rows = 2 if ood_sets else 1
+    colours = {m: c for m, c in zip([m for m in methods if not selectors.is_from_paper(m)],
+                                    SELECTOR_COLORS * 3, strict=False)}
+    greys = {m: c for m, c in zip([m for m in methods if selectors.is_from_paper(m)], STUDY_GREYS * 3,
+                                  strict=False)}
+    handles = [Line2D([], [], color={**greys, **colours}[m], linestyle=method_style(m).linestyle,
+                      linewidth=method_style(m).linewidth, label=method_style(m).label) for m in methods]
+    handles.append(Patch(facecolor="0.9", edgecolor="none", label=f"full data to +{tolerance:.0%}"))
+    records: list[dict[str, Any]] = []
+    notes: list[str] = []
+    with matplotlib.rc_context(RC):
+        figure, grid = _grid_figure(n_rows, len(columns), handles=handles)
+        for column, (dataset, target, model) in enumerate(columns):
+            here = scores[(scores["dataset"] == dataset) & (scores["target"] == target)
+                          & (scores["model"] == model) & (scores["train_frac"] <= max_frac)]
+            for row_index in range(n_rows):
+                ax = grid[row_index, column]
+                panel = row_index * len(columns) + column
+                eval_set = "id_test" if row_index == 0 else ood_sets[0]
+                for method in methods:
+                    part = here[(here["method"] == method) & (here["eval_set"].isin(["id_test", eval_set]))]
+                    if method == "prune":
+                        part = part[part["selector"] == model]
+                    if part.empty:
+                        continue
+                    wide = part.pivot_table(index=["seed", "train_frac"], columns="eval_set", values="rmse")
+                    if eval_set not in wide:
+                        continue
+                    value = wide[eval_set] if row_index == 0 else wide[eval_set] / wide["id_test"]
+                    stats = value.groupby("train_frac").agg(["mean", "count"]).reset_index()
+                    gid = f"g|{dataset}|{target}|{model}|{eval_set}|{method}"
+                    (line,) = ax.plot(100.0 * stats["train_frac"], stats["mean"],
+                                      color={**greys, **colours}[method],
+                                      linestyle=method_style(method).linestyle,
+                                      linewidth=method_style(method).linewidth,
+                                      zorder=3.0 if method in colours else 2.0)
+                    line.set_gid(gid)
+                    for point in stats.itertuples(index=False):
+                        records.append({"panel": panel, "gid": gid, "dataset": dataset, "target": target,
+                                        "model": model, "method": method, "eval_set": eval_set,
+                                        "quantity": "rmse" if row_index == 0 else "ratio_to_id",
+                                        "train_frac": float(point.train_frac),
+                                        "x": 100.0 * float(point.train_frac), "y": float(point.mean),
+                                        "n": int(point.count)})
+                if row_index == 0:
+                    full = full_data_rmse(scores, dataset, target, model)
+                    if np.isfinite(full):
+                        ax.axhspan(full, (1 + tolerance) * full, color="0.9", zorder=0.5)
+                    ax.set_ylabel(rmse_label(target, "ID-test"))
+                    ax.set_title(f"{dataset}: {TARGET_NAMES.get(target, target)}\n"
+                                 f"{model_style(model).label} trained")
+                else:
+                    ax.axhline(1.0, color="0.7", linewidth=0.8, zorder=0.5)
+                    ax.set_ylabel(f"{ood_label(eval_set)} / ID-test RMSE")
+                _percent_axis(ax, [r["x"] for r in records if r["panel"] == panel])
+    return _finish(name, title, figure, records, notes)
+
+
+# --------------------------------------------------------------------------------------------------
 # All figures.
 # --------------------------------------------------------------------------------------------------
 def make_all(results: Results) -> list[PlotResult]:
-    """Figures (a)-(f) of a results folder (those without data come back with ``figure=None``)."""
+    """Figures (a)-(g) of a results folder (those without data come back with ``figure=None``)."""
     scores = results.scores
     return [plot_id_performance(scores, bands=results.bands), plot_unused_vs_id(scores),
             plot_ood_vs_id(scores), plot_active_learning(scores, bands=results.bands),
             plot_redundancy(results.redundancy),
-            plot_al_diagnostics(results.diagnostics)]
+            plot_al_diagnostics(results.diagnostics), plot_selectors(scores)]
 
 
 def save_plot(plot: PlotResult, out_dir: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lessdata import config, selectors
+from lessdata import io as lio
 from lessdata.analysis import COMPARE_AT, MATCH_TOLERANCE, WITHIN, ood_ratios, summarize
 from lessdata.evaluate import STRUCTURE_MODELS
 from lessdata.figures import (
@@ -23,10 +24,12 @@ from lessdata.figures import (
     UNITS,
     PlotResult,
     Results,
+    comparison_methods,
     model_style,
 )
 from lessdata.intervals import full_data_rows
 from lessdata.splits import given_split_label, read_id_list
+from lessdata.store import StoreLayout
 
 # --------------------------------------------------------------------------------------------------
 # The paper's numbers (Li et al., Nat Commun 14, 7283, 2023; from its figures, ±0.005 RMSE, ±3 pool %).
@@ -369,7 +372,7 @@ def within_table(results: Results, paper_names: dict[str, str]) -> pd.DataFrame:
     for row in summary.itertuples(index=False):
         paper = paper_names.get(row.dataset)
         paper_note = PAPER_WITHIN_10.get((paper, row.target), {}) if paper else {}
-        is_al = row.method not in ("random", "prune")
+        is_al = selectors.kind_of(row.method) in ("active", "subset")  # curves that stop short of 100 %
         limit = reach.get((row.dataset, row.target, row.method), float("nan"))
 
         def share(value: float, limit: float = limit, is_al: bool = is_al) -> str:
@@ -505,7 +508,7 @@ def section_active(results: Results) -> str:
     """Active learning: RMSE at the last step per strategy vs random, and the per-step diagnostics."""
     scores = results.scores
     frame = scores[(scores["eval_set"] == "id_test")]
-    al = frame[~frame["method"].isin(["random", "prune"])]
+    al = frame[frame["method"].map(selectors.is_active)]
     parts = ["## Active learning", ""]
     if al.empty:
         parts.append("_No active-learning rows in scores.csv (run `codes/run_al.py`); section skipped._")
@@ -643,6 +646,127 @@ def section_redundancy(results: Results) -> str:
     return "\n".join(parts)
 
 
+#: Training fractions at which the comparison of selectors reports errors and differences.
+SELECTOR_FRACTIONS = (0.05, 0.1, 0.25)
+#: Fraction of the OOD / ID ratio and of the cost columns in the comparison of selectors.
+SELECTOR_SIZE = 0.25
+
+
+def selection_cost(results: Results, dataset: str, target: str, method: str, model: str,
+                   upto: float = SELECTOR_SIZE) -> tuple[float, float]:
+    """(seconds, model fits) it takes to choose a method's training set of ``upto`` of the pool.
+
+    Random: nothing.  Pruning: its rounds (one guide fit each).  A subset sampler: its stored seconds
+    (mean over seeds), plus the pruning it reads.  Active learning: the query time and the fits of
+    every step before ``upto`` (mean over seeds).
+    """
+    kind = selectors.kind_of(method)
+    rounds = results.prune_rounds.get((dataset, target, model))
+    prune_cost = ((float(rounds["seconds"].sum()), float(len(rounds))) if rounds is not None
+                  else (float("nan"), float("nan")))
+    if kind == "baseline":
+        return 0.0, 0.0
+    if kind == "pruning":
+        return prune_cost
+    if kind == "subset":
+        layout = StoreLayout(results.folder)
+        seconds = []
+        for path in sorted(layout.selections_dir.glob(f"subset_{method}_*{dataset}_{target}_*.json")):
+            saved = lio.read_json(path)
+            if saved.get("method") == method:
+                seconds.append(float(saved.get("seconds", float("nan"))))
+        own = float(np.mean(seconds)) if seconds else float("nan")
+        if selectors.get(method).needs_pruning:
+            return own + prune_cost[0], prune_cost[1]
+        return own, 0.0
+    diagnostics = results.diagnostics
+    if diagnostics.empty:
+        return float("nan"), float("nan")
+    steps = diagnostics[(diagnostics["dataset"] == dataset) & (diagnostics["target"] == target)
+                        & (diagnostics["strategy"] == method) & (diagnostics["train_frac"] < upto - 1e-9)]
+    if steps.empty:
+        return float("nan"), float("nan")
+    per_seed = steps.groupby("seed")
+    seconds = per_seed[["query_seconds", "query_fit_seconds"]].sum().sum(axis=1).mean()
+    models = max(1, len(selectors.models_of(method)))
+    return float(seconds), float(per_seed.size().mean() * models)
+
+
+def selectors_table(results: Results) -> pd.DataFrame:
+    """The comparison of selectors: errors, paired differences to random, within 10 %, OOD / ID, cost."""
+    methods = comparison_methods(results.scores)
+    if not methods or not results.bootstraps:
+        return pd.DataFrame()
+    summary = results.intervals if results.intervals is not None else pd.DataFrame()
+    ratios = ood_ratios(results.scores)
+    rows = []
+    for dataset, target, model, boot in results.bootstraps:
+        here = results.scores[(results.scores["dataset"] == dataset) & (results.scores["target"] == target)
+                              & (results.scores["model"] == model)]
+        for method in methods:
+            selector = model if method == "prune" else ""
+            if here[(here["method"] == method) & ((here["selector"] == model) | (method != "prune"))].empty:
+                continue
+            curve = f"prune:{model}" if method == "prune" else method
+            row: dict[str, Any] = {"target": TARGET_NAMES.get(target, target),
+                                   "model": model_style(model).label,
+                                   "selection": method_label(method, selector, model)
+                                   + ("" if selectors.is_from_paper(method) else " *"),
+                                   "kind": selectors.kind_of(method)}
+            for fraction in SELECTOR_FRACTIONS:
+                estimate = boot.curve(model, curve, fraction, "rmse")
+                row[f"RMSE {fmt_pct(fraction, 0)}"] = fmt_interval(*estimate[:3])
+            estimate = boot.curve(model, curve, SELECTOR_SIZE, "mae")
+            row[f"MAE {fmt_pct(SELECTOR_SIZE, 0)}"] = fmt_interval(*estimate[:3])
+            for fraction in SELECTOR_FRACTIONS:
+                if method == "random":
+                    row[f"Δ RMSE vs random {fmt_pct(fraction, 0)}"] = "—"
+                    continue
+                diff = boot.difference(model, curve, "random", fraction, "rmse")
+                row[f"Δ RMSE vs random {fmt_pct(fraction, 0)}"] = fmt_interval(*diff[:3])
+            found = summary[(summary.get("dataset") == dataset) & (summary.get("target") == target)
+                            & (summary.get("model") == model) & (summary.get("curve") == curve)] \
+                if len(summary) else summary
+            for metric in ("rmse", "mae"):
+                row[f"within 10 % ({metric.upper()})"] = (fmt_within(found.iloc[0], metric) if len(found)
+                                                          else "—")
+            ood = ratios[(ratios["dataset"] == dataset) & (ratios["target"] == target)
+                         & (ratios["model"] == model) & (ratios["method"] == method)
+                         & ratios["eval_set"].astype(str).str.startswith("ood_")] if len(ratios) else ratios
+            if method == "prune" and len(ood):
+                ood = ood[ood["selector"] == model]
+            near = (ood[np.isclose(ood["train_frac"], SELECTOR_SIZE, rtol=MATCH_TOLERANCE)] if len(ood)
+                    else ood)
+            if len(near) == 0 and len(ood):  # pruned sets sit at round sizes: the nearest one
+                near = ood.iloc[[int(np.argmin(np.abs(ood["train_frac"].to_numpy() - SELECTOR_SIZE)))]]
+                if abs(float(near["train_frac"].iloc[0]) - SELECTOR_SIZE) > 0.05:
+                    near = near.iloc[:0]
+            row[f"OOD/ID {fmt_pct(SELECTOR_SIZE, 0)}"] = (fmt_num(float(near["ratio_to_id"].mean()), 2)
+                                                        if len(near) else "—")
+            seconds, fits = selection_cost(results, dataset, target, method, model)
+            row[f"choosing {fmt_pct(SELECTOR_SIZE, 0)}: s (fits)"] = (
+                "—" if not np.isfinite(seconds) else f"{seconds:,.0f} ({fits:.0f})")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def section_selectors(results: Results) -> str:
+    """Selectors beyond the study beside the study's own (only when a folder holds some)."""
+    table = selectors_table(results)
+    if table.empty:
+        return ""
+    return "\n".join([
+        "## Selectors compared", "",
+        "Every selection method of this folder beside the study's (ours marked \\*; figure (g)). RMSE and "
+        "MAE of the ID test set with 95 % paired-bootstrap intervals (mean over seeds); Δ = method − "
+        "random subsets on the same resampled test sets (negative = lower error; an interval that "
+        "contains 0 does not resolve the difference); within 10 % = smallest share of the pool within "
+        "10 % of the full-data error; OOD/ID = OOD-set RMSE over ID-test RMSE at equal training size "
+        "(the pruned set nearest it); choosing = seconds and model fits it took to pick the set "
+        f"(random: none; active learning: the steps before {fmt_pct(SELECTOR_SIZE, 0)}).", "",
+        md_table(table)])
+
+
 def section_times(results: Results) -> str:
     """Wall and fit times of every run (from the manifests)."""
     if not results.manifests:
@@ -718,7 +842,8 @@ def _within_text(group: pd.DataFrame, reach: dict[tuple[str, str, str], float], 
     if np.isfinite(value):
         return fmt_pct(value)
     limit = reach.get((row["dataset"], row["target"], method))
-    return f"> {fmt_pct(limit)}" if method not in ("random", "prune") and limit else "not reached"
+    stops_short = selectors.kind_of(method) in ("active", "subset")
+    return f"> {fmt_pct(limit)}" if stops_short and limit else "not reached"
 
 
 def headline_table(results: Results, paper_names: dict[str, str]) -> pd.DataFrame:
@@ -732,7 +857,8 @@ def headline_table(results: Results, paper_names: dict[str, str]) -> pd.DataFram
         paper = paper_names.get(dataset)
         paper_value = PAPER_FULL_RMSE.get((paper, target), {}).get(model) if paper else None
 
-        al = [m for m in selectors.ordered(group["method"].unique()) if m not in ("random", "prune")]
+        al = [m for m in selectors.ordered(group["method"].unique())
+              if selectors.is_active(m) or selectors.kind_of(m) == "subset"]
         best_pruned = group[(group["method"] == "prune") & (group["selector"] == model)]
         rows.append({
             "dataset": dataset, "target": target, "model": model_style(model).label,
@@ -880,6 +1006,7 @@ def build_report(results: Results, plots: Sequence[PlotResult] = (), *, fig_dir:
         section_unused(results),
         section_ood(results, paper_names),
         section_active(results),
+        section_selectors(results),
         section_redundancy(results),
         section_times(results),
         section_figures(plots, fig_dir, report_dir),

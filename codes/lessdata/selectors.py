@@ -1,7 +1,8 @@
 """One record per selection method: what the CLI, the runner, the figures and the report know about it.
 
-A method is a ``method`` value in ``scores.csv`` (``random``, ``prune`` or an active-learning strategy);
-its :class:`Selector` holds the callable, models, labels, line style and help, added with :func:`register`.
+A method is a ``method`` value in ``scores.csv`` (``random``, ``prune``, a subset sampler or an
+active-learning strategy); its :class:`Selector` holds the callable, models, labels, line style and
+help, added with :func:`register`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from lessdata import config, strategies
+from lessdata import config, samplers, strategies
 from lessdata.errors import LessdataError
 
 #: Gaussian predictive distribution ``(models, X) -> (loc, scale)`` of an uncertainty strategy, for the
 #: calibration diagnostics on the ID test set.
 Distribution = Callable[[dict[str, Any], np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-KINDS = ("baseline", "pruning", "active")
+KINDS = ("baseline", "pruning", "subset", "active")
+#: Kinds whose rows are one-shot training sets drawn per seed (curves are means over seeds).
+SUBSET_KINDS = ("baseline", "subset")
 
 
 class UnknownSelectorError(LessdataError):
@@ -44,12 +47,18 @@ class Selector:
 
     Attributes:
         name: the ``method`` of its rows in ``scores.csv`` and the name on the command line.
-        kind: ``baseline``, ``pruning`` or ``active``.
+        kind: ``baseline``, ``pruning``, ``subset`` (a one-shot ordering of the pool, evaluated like
+            random subsets) or ``active``.
         help: one line for ``--help`` and the report.
         style: legend label, short table label and line style.
         query: the query strategy (``active`` only), see :data:`lessdata.strategies.QueryStrategy`.
+        sampler: the ordering (``subset`` only), see :data:`lessdata.samplers.Sampler`.
         models: models the query reads; ``xgb`` and ``rf`` come free from the step's evaluation, any
-            other is fitted for the query.  Joined by "+" they are the ``selector`` of the rows.
+            other is fitted for the query.  Joined by "+" they are the ``selector`` of the rows.  For a
+            subset sampler that reads a pruning order: the default guide.
+        nested: a subset sampler's larger sets extend its smaller ones (one ordering serves every size).
+        needs_pruning: a subset sampler that reads the guide's pruning order of the pool.
+        from_paper: one of the study's methods (greyed in the comparison of selectors).
         distribution: Gaussian predictive distribution, for uncertainty strategies' calibration.
         ibug: :class:`~lessdata.ibug.IBUGRegressor` keywords when ``models`` holds ``xgb_ibug``.
         cost_rank: campaigns of lower rank run first (they take longest).
@@ -61,17 +70,23 @@ class Selector:
     help: str
     style: MethodStyle
     query: strategies.QueryStrategy | None = None
+    sampler: samplers.Sampler | None = None
     models: tuple[str, ...] = ()
     distribution: Distribution | None = None
     ibug: dict[str, Any] | None = field(default=None, compare=False)
     cost_rank: int = 2
     transfer_style: MethodStyle | None = None
+    nested: bool = True
+    needs_pruning: bool = False
+    from_paper: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise LessdataError(f"selector {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
         if self.kind == "active" and self.query is None:
             raise LessdataError(f"active-learning selector {self.name!r} needs a query function")
+        if self.kind == "subset" and self.sampler is None:
+            raise LessdataError(f"subset selector {self.name!r} needs a sampler function")
 
     @property
     def selector(self) -> str:
@@ -125,6 +140,40 @@ def ordered(method_names: Iterable[str], known: Iterable[str] | None = None) -> 
     present = set(method_names)
     order = list(_REGISTRY if known is None else known)
     return [name for name in order if name in present] + sorted(present - set(order))
+
+
+def kind_of(name: str) -> str:
+    """Kind of a method; a name not registered here is read as an active-learning strategy's (a results
+    folder may hold rows of a strategy registered only in the process that ran it)."""
+    if name == "random":
+        return "baseline"
+    if name == "prune":
+        return "pruning"
+    selector = find(name)
+    return "active" if selector is None else selector.kind
+
+
+def is_active(name: str) -> bool:
+    """Whether rows of this method come from an active-learning campaign."""
+    return kind_of(name) == "active"
+
+
+def is_from_paper(name: str) -> bool:
+    """Whether a method is one of the study's (random, pruning, QBC, RF-U, XGB-U)."""
+    selector = find(name)
+    return selector is not None and selector.from_paper
+
+
+def check_subsets(requested: list[str] | tuple[str, ...]) -> None:
+    """Refuse names that are not subset samplers.
+
+    Raises:
+        UnknownSelectorError: naming the first unknown one and the known samplers.
+    """
+    known = names("subset")
+    for name in requested:
+        if name not in known:
+            raise UnknownSelectorError(f"unknown subset sampler {name!r}; choose from {', '.join(known)}")
 
 
 def strategy_names() -> list[str]:
@@ -184,22 +233,23 @@ def _ibug_distribution(models: dict[str, Any], X: np.ndarray) -> tuple[np.ndarra
 
 register(Selector(
     "random", "baseline", "uniform random subsets of the pool (nested per seed; random AL is the same sets)",
-    MethodStyle("random, mean ± std", "-", "full", 1.2, 2.0, "random"), cost_rank=3))
+    MethodStyle("random, mean ± std", "-", "full", 1.2, 2.0, "random"), cost_rank=3,
+    from_paper=True))
 register(Selector(
     "prune", "pruning", "the study's model-guided pruning: drop entries the guide model already predicts",
     MethodStyle("pruned, same model", (0, (4.5, 1.8)), "none", 1.2, 3.0, "pruned"),
     transfer_style=MethodStyle("pruned, other model", (0, (1.0, 1.3)), "none", 1.3, 2.5,
-                               "pruned (transfer)")))
+                               "pruned (transfer)"), from_paper=True))
 register(Selector(
     "qbc", "active", "query by committee: largest |RF - XGB| disagreement of the step's models",
     MethodStyle("QBC", (0, (7.0, 1.6, 1.2, 1.6)), "left", 1.3, 2.6, "QBC"),
-    query=strategies.qbc_query, models=("xgb", "rf"), cost_rank=2))
+    query=strategies.qbc_query, models=("xgb", "rf"), cost_rank=2, from_paper=True))
 register(Selector(
     "rf_u", "active", "RF-U: widest 5-95 % spread of the random forest's trees (the paper)",
     MethodStyle("RF-U", (0, (1.2, 1.3, 1.2, 1.3, 5.5, 1.3)), "bottom", 1.3, 2.6, "RF-U"),
     query=strategies.rf_uncertainty_query, models=("rf",),
     distribution=lambda models, X: strategies.forest_distribution(models["rf"], X, "percentile"),
-    cost_rank=1))
+    cost_rank=1, from_paper=True))
 register(Selector(
     "rf_u_std", "active", "RF-U with the trees' standard deviation instead of the 5-95 % width",
     MethodStyle("RF-U (std)", (0, (9.0, 1.5, 9.0, 4.0)), "top", 1.3, 2.6, "RF-U (std)"),
@@ -209,9 +259,33 @@ register(Selector(
     "xgb_u", "active", "XGB-U: largest IBUG scale, the authors' setting (k = 100, uncalibrated)",
     MethodStyle("XGB-U", (0, (5.5, 1.3, 1.2, 1.3, 1.2, 1.3)), "right", 1.3, 2.6, "XGB-U"),
     query=strategies.xgb_uncertainty_query, models=("xgb_ibug",), distribution=_ibug_distribution,
-    ibug=config.IBUG_PARAMS, cost_rank=0))
+    ibug=config.IBUG_PARAMS, cost_rank=0, from_paper=True))
 register(Selector(
     "xgb_u_tuned", "active", "XGB-U with our tuned IBUG (k and the scale calibrated on a hold-out)",
     MethodStyle("XGB-U (tuned)", (0, (2.5, 1.2)), "full", 1.3, 2.6, "XGB-U (tuned)"),
     query=strategies.xgb_uncertainty_query, models=("xgb_ibug",), distribution=_ibug_distribution,
     ibug=config.IBUG_TUNED_PARAMS, cost_rank=0))
+
+
+# --------------------------------------------------------------------------------------------------
+# Beyond the study: selectors for small data, and the label-free samplers a user would try instead.
+# --------------------------------------------------------------------------------------------------
+register(Selector(
+    "qbc_diverse", "active", "diverse QBC: the 10 x batch most-disputed rows, k-means into the batch, the "
+         "row nearest each centre (Zhdanov 2019)",
+    MethodStyle("QBC, diverse batch", (0, (3.0, 1.2, 1.0, 1.2)), "full", 1.5, 2.8, "QBC (diverse)"),
+    query=strategies.diverse_qbc_query, models=("xgb", "rf"), cost_rank=2))
+register(Selector(
+    "prune_cov", "subset", "pruning order read for coverage: an even share of every removal round "
+         "(coverage-centric coreset selection), not only the last survivors",
+    MethodStyle("pruning rounds, stratified", (0, (6.0, 1.5)), "full", 1.6, 3.2, "pruned (stratified)"),
+    sampler=samplers.pruning_coverage_sampler, models=("xgb",), needs_pruning=True))
+register(Selector(
+    "kcenter", "subset", "k-center coverage: farthest-point traversal of the feature space (label-free)",
+    MethodStyle("k-center (label-free)", (0, (1.0, 1.0)), "full", 1.5, 2.6, "k-center"),
+    sampler=samplers.kcenter_sampler))
+register(Selector(
+    "direct", "subset", "DIRECT: PCA, Birch clusters, the entry nearest each centre (label-free; "
+         "Qi et al. 2024)",
+    MethodStyle("DIRECT (label-free)", (0, (2.0, 1.0, 2.0, 3.0)), "full", 1.5, 2.6, "DIRECT"),
+    sampler=samplers.direct_sampler, nested=False))

@@ -107,6 +107,14 @@ class StoreLayout:
         """Name of the stored pruning order of one dataset, target, ID split and guiding model."""
         return f"prune_{dataset}_{target}_{split}_{guide}"
 
+    @staticmethod
+    def subset_name(dataset: str, target: str, split: str, method: str, selector: str, seed: int,
+                    size: int | None = None) -> str:
+        """Name of a subset sampler's stored ordering (one per seed; per size too when not nested)."""
+        guide = f"_{selector}" if selector else ""
+        return f"subset_{method}{guide}_{dataset}_{target}_{split}_seed{seed}" + (
+            "" if size is None else f"_n{size}")
+
     def pruning_threshold(self, name: str) -> Path:
         return self.selections_dir / f"{name}_threshold.json"
 

@@ -151,3 +151,35 @@ def xgb_uncertainty_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: i
     _, scale = models["xgb_ibug"].pred_dist(X_unlabelled)
     scale = np.asarray(scale, dtype=float)
     return top_n(scale, n), scale
+
+
+def diverse_qbc_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
+                      rng: np.random.Generator, *, prefilter: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """QBC with a diverse batch (Zhdanov, arXiv:1901.05954): cluster the most-disputed rows, one per cluster.
+
+    Plain QBC fills a 1 % batch with the top of one ranking, which on small training sets is a crowd
+    of near-identical outliers.  Here the ``prefilter x n`` rows of largest RF/XGB disagreement are
+    split by k-means (weighted by the disagreement) into ``n`` clusters and the row nearest each centre
+    is taken: still uncertain rows, but spread over the candidates.
+    """
+    from sklearn.cluster import KMeans  # noqa: PLC0415 - only this strategy needs it
+
+    _check_request(X_unlabelled, n)
+    disagreement = np.abs(np.asarray(models["rf"].predict(X_unlabelled), float)
+                          - np.asarray(models["xgb"].predict(X_unlabelled), float))
+    if n == 0:
+        return np.arange(0), disagreement
+    shortlist = top_n(disagreement, min(len(X_unlabelled), prefilter * n))
+    if len(shortlist) == n:
+        return shortlist, disagreement
+    points = np.asarray(X_unlabelled[shortlist], dtype=np.float64)
+    kmeans = KMeans(n_clusters=n, n_init=1, max_iter=100, random_state=int(rng.integers(2**31 - 1)))
+    labels = kmeans.fit_predict(points, sample_weight=disagreement[shortlist] + MIN_SCALE)
+    distance = ((points - kmeans.cluster_centers_[labels]) ** 2).sum(axis=1)
+    by_cluster = np.lexsort((distance, labels))
+    nearest = by_cluster[np.r_[0, np.flatnonzero(np.diff(labels[by_cluster])) + 1]]
+    chosen = shortlist[nearest]
+    if len(chosen) < n:  # k-means left a cluster empty: fill with the most disputed rows not yet taken
+        rest = shortlist[~np.isin(shortlist, chosen)]
+        chosen = np.concatenate([chosen, rest[: n - len(chosen)]])
+    return chosen, disagreement
