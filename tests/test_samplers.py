@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lessdata import config, samplers, selectors, strategies
-from lessdata.cli import make_figures_main, prune_data_main, run_main, select_subsets_main
+from lessdata.cli import make_figures_main, prune_data_main, run_al_main, run_main, select_subsets_main
 from lessdata.errors import LessdataError
 from lessdata.figures import load_results, plot_selectors
 from lessdata.pruning import PruningResult
@@ -139,13 +139,16 @@ def test_samplers_run_through_cli_scores_figure_and_report(small_env: Path, tmp_
 
     assert run_main(random_baseline_main, [*common, "--models", "xgb", "--fractions", "0.1,0.25,0.5,1",
                                            "--seeds", "1"]) == 0
+    assert run_main(run_al_main, [*common, "--strategies", "qbc,qbc_diverse", "--seeds", "0", "--init-frac",
+                                  "0.1", "--step-frac", "0.1", "--stop-frac", "0.3"]) == 0
     plot = plot_selectors(load_results(out).scores)
     assert plot.figure is not None
     assert {"kcenter", "direct", "prune_cov", "random", "prune"} <= set(plot.data["method"])
     assert run_main(make_figures_main, ["--results", str(out), "--out", str(tmp_path / "figs"), "--quiet"]) == 0
     report = (out / "REPORT.md").read_text()
     section = report.split("## Selectors compared", 1)[1].split("\n## ", 1)[0]
-    for label in ("k-center *", "DIRECT *", "pruned (stratified) *", "| random |"):
+    for label in ("k-center *", "DIRECT *", "pruned (stratified) *", "QBC (diverse) *", "| random |",
+                  "QBC (diverse) − QBC, ID-test RMSE: 10 %"):
         assert label in section
     assert (tmp_path / "figs" / "fig_g_selectors.png").is_file()
     table = pd.read_csv(out / "summary.csv")

@@ -999,8 +999,10 @@ def plot_selectors(scores: pd.DataFrame, *, tolerance: float = 0.10, max_frac: f
                                     SELECTOR_COLORS * 3, strict=False)}
     greys = {m: c for m, c in zip([m for m in methods if selectors.is_from_paper(m)], STUDY_GREYS * 3,
                                   strict=False)}
+    labels = {"random": "random subsets, mean of seeds"}  # no error bars here, unlike (a)
     handles = [Line2D([], [], color={**greys, **colours}[m], linestyle=method_style(m).linestyle,
-                      linewidth=method_style(m).linewidth, label=method_style(m).label) for m in methods]
+                      linewidth=method_style(m).linewidth, label=labels.get(m, method_style(m).label))
+               for m in methods]
     handles.append(Patch(facecolor="0.9", edgecolor="none", label=f"full data to +{tolerance:.0%}"))
     records: list[dict[str, Any]] = []
     notes: list[str] = []

@@ -750,11 +750,37 @@ def selectors_table(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Fractions at which our active-learning strategies are compared with the study's QBC.
+QBC_FRACTIONS = (0.1, 0.2, 0.3)
+
+
+def versus_qbc(results: Results) -> list[str]:
+    """Paired differences of each active-learning strategy beyond the study to QBC, one line each."""
+    lines = []
+    for _dataset, target, model, boot in results.bootstraps:
+        curves = set(boot.cells.loc[boot.cells["model"] == model, "curve"])
+        if "qbc" not in curves:
+            continue
+        for method in comparison_methods(results.scores):
+            if method not in curves or selectors.is_from_paper(method) or not selectors.is_active(method):
+                continue
+            parts = []
+            for fraction in QBC_FRACTIONS:
+                diff = boot.difference(model, method, "qbc", fraction, "rmse")
+                if np.isfinite(diff.point):
+                    parts.append(f"{fmt_pct(fraction, 0)} {fmt_interval(*diff[:3])}")
+            if parts:
+                lines.append(f"- {TARGET_NAMES.get(target, target)}, {model_style(model).label}: "
+                             f"{method_label(method, '')} − QBC, ID-test RMSE: {'; '.join(parts)}")
+    return lines
+
+
 def section_selectors(results: Results) -> str:
     """Selectors beyond the study beside the study's own (only when a folder holds some)."""
     table = selectors_table(results)
     if table.empty:
         return ""
+    qbc_lines = versus_qbc(results)
     return "\n".join([
         "## Selectors compared", "",
         "Every selection method of this folder beside the study's (ours marked \\*; figure (g)). RMSE and "
@@ -764,7 +790,9 @@ def section_selectors(results: Results) -> str:
         "10 % of the full-data error; OOD/ID = OOD-set RMSE over ID-test RMSE at equal training size "
         "(the pruned set nearest it); choosing = seconds and model fits it took to pick the set "
         f"(random: none; active learning: the steps before {fmt_pct(SELECTOR_SIZE, 0)}).", "",
-        md_table(table)])
+        md_table(table),
+        *(["", "Against the study's QBC on the same resampled test sets (negative = ours lower):", "",
+           *qbc_lines] if qbc_lines else [])])
 
 
 def section_times(results: Results) -> str:

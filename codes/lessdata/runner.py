@@ -36,8 +36,6 @@ from lessdata.store import (
 __all__ = ["KEY_COLUMNS", "SCORE_COLUMNS", "Cell", "ResultsStore", "RunContext", "SettingsMismatchError",
            "map_tasks", "run_cells"]
 
-METHODS = ("random", "prune", "qbc", "rf_u", "xgb_u")
-
 T = TypeVar("T")
 
 

@@ -21,8 +21,6 @@ from lessdata.errors import LessdataError
 Distribution = Callable[[dict[str, Any], np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 KINDS = ("baseline", "pruning", "subset", "active")
-#: Kinds whose rows are one-shot training sets drawn per seed (curves are means over seeds).
-SUBSET_KINDS = ("baseline", "subset")
 
 
 class UnknownSelectorError(LessdataError):
