@@ -144,12 +144,13 @@ def test_samplers_run_through_cli_scores_figure_and_report(small_env: Path, tmp_
     plot = plot_selectors(load_results(out).scores)
     assert plot.figure is not None
     assert {"kcenter", "direct", "prune_cov", "random", "prune"} <= set(plot.data["method"])
-    assert run_main(make_figures_main, ["--results", str(out), "--out", str(tmp_path / "figs"), "--quiet"]) == 0
+    figs = tmp_path / "figs"
+    assert run_main(make_figures_main, ["--results", str(out), "--out", str(figs), "--quiet"]) == 0
     report = (out / "REPORT.md").read_text()
     section = report.split("## Selectors compared", 1)[1].split("\n## ", 1)[0]
     for label in ("k-center *", "DIRECT *", "pruned (stratified) *", "QBC (diverse) *", "| random |",
                   "QBC (diverse) − QBC, ID-test RMSE: 10 %"):
         assert label in section
-    assert (tmp_path / "figs" / "fig_g_selectors.png").is_file()
+    assert (figs / "fig_g_selectors.png").is_file()
     table = pd.read_csv(out / "summary.csv")
     assert {"kcenter", "direct", "prune_cov"} <= set(table["curve"])

@@ -995,8 +995,12 @@ def plot_selectors(scores: pd.DataFrame, *, tolerance: float = 0.10, max_frac: f
     columns = [(d, t, m) for d, t, m in _panels(ours, ["dataset", "target", "model"])]
     ood_sets = sorted(e for e in scores["eval_set"].unique() if str(e).startswith("ood_"))
     n_rows = 2 if ood_sets else 1
-    colours = {m: c for m, c in zip([m for m in methods if not selectors.is_from_paper(m)],
-                                    SELECTOR_COLORS * 3, strict=False)}
+    # Colours follow the registry, so a selector has the same colour in every folder's figure.
+    ours_known = [m for m in selectors.names() if not selectors.is_from_paper(m)]
+    ours_here = [m for m in methods if not selectors.is_from_paper(m)]
+    ranked = [m for m in ours_known if m in ours_here] + [m for m in ours_here if m not in ours_known]
+    colours = {m: SELECTOR_COLORS[(ours_known.index(m) if m in ours_known else len(ours_known) + i)
+                                  % len(SELECTOR_COLORS)] for i, m in enumerate(ranked)}
     greys = {m: c for m, c in zip([m for m in methods if selectors.is_from_paper(m)], STUDY_GREYS * 3,
                                   strict=False)}
     labels = {"random": "random subsets, mean of seeds"}  # no error bars here, unlike (a)
