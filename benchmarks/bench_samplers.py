@@ -9,7 +9,7 @@ Writes JSON and a Markdown table to ``--out``.
 
 Example::
 
-    .venv/bin/python benchmarks/bench_samplers.py               # ~10 min on 2 cores
+    .venv/bin/python benchmarks/bench_samplers.py               # ~12 min on 2 cores
     .venv/bin/python benchmarks/bench_samplers.py --scales 1 --fractions 0.1,0.25
 """
 
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--scales", default="1,10", help="pool copies to time (1 = the real pool)")
     parser.add_argument("--fractions", default="0.05,0.25,0.5", help="budgets, as fractions of the pool")
-    parser.add_argument("--large-fractions", default="kcenter=0.05:0.1,direct=0.01,prune_cov=0.05:0.1",
+    parser.add_argument("--large-fractions", default="kcenter=0.05:0.1,direct=0.01:0.05,prune_cov=0.05:0.1",
                         help="budgets per sampler on the scaled-up pools (k-center is O(rows x budget); "
                              "each Birch fit of DIRECT grows with the number of clusters)")
     parser.add_argument("--methods", default="kcenter,direct,prune_cov")

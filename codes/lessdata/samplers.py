@@ -108,13 +108,14 @@ def _birch_clusters(points: np.ndarray, n: int) -> np.ndarray:
 
 
 def direct_sampler(view: PoolView, n: int, rng: np.random.Generator) -> np.ndarray:
-    """DIRECT sampling (Qi et al., npj Comput Mater 10, 43, 2024): PCA, Birch clusters, one per cluster.
+    """DIRECT sampling (J. Qi et al., npj Comput Mater 10, 2024): PCA, Birch clusters, one per cluster.
 
     The principal components with eigenvalue > 1 (Kaiser's rule on standardized features) are weighted
     by their explained variance, Birch's threshold is lowered until the pool falls into at least ``n``
     clusters, and the entry nearest each cluster's centre is taken, largest clusters first, until ``n``
     are chosen; exact copies of a chosen entry are never taken.  ``rng`` shuffles the rows before
     clustering (Birch depends on their order).  Not nested: each budget is clustered anew.
+    doi:10.1038/s41524-024-01227-4
     """
     _check_budget(view, n)
     points, variance = principal_scores(view.X, variance=1.0, max_components=view.X.shape[1])
