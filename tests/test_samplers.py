@@ -46,6 +46,21 @@ def farthest(points: np.ndarray, start: int) -> list[int]:
     return samplers.farthest_point_order(points, len(points), start).tolist()
 
 
+def test_direct_fills_a_short_clustering_with_distinct_rows_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, group = duplicated_pool(n_distinct=12)
+    # Birch stopping at 8 clusters: the 4 entries beyond them must be the 4 distinct rows not yet taken.
+    monkeypatch.setattr(samplers, "_birch_clusters", lambda points, n: np.arange(len(points)) % 8)
+    chosen = samplers.direct_sampler(samplers.PoolView(X), 12, np.random.default_rng(0))
+    assert len(np.unique(group[chosen])) == 12
+
+
+def test_farthest_point_order_continues_from_covered_points() -> None:
+    points = np.array([[0.0], [1.0], [2.0], [10.0], [6.0], [0.0]], dtype=np.float32)
+    # Covered {0, 10}: 6 is farthest (4), then 2, then 1; the copy of 0 (distance 0) comes last.
+    order = samplers.farthest_point_order(points, 4, 0, covered=np.array([0, 3]))
+    assert order.tolist() == [4, 2, 1, 5]
+
+
 def test_direct_takes_one_entry_per_separated_cluster() -> None:
     rng = np.random.default_rng(0)
     centres = np.array([[0, 0], [50, 0], [0, 50], [50, 50], [25, 100]], dtype=float)

@@ -64,21 +64,33 @@ def principal_scores(X: np.ndarray, *, variance: float = COVERAGE_VARIANCE,
     return np.ascontiguousarray(scores, dtype=np.float32), pca.explained_variance_[:kept]
 
 
-def farthest_point_order(points: np.ndarray, n: int, start: int) -> np.ndarray:
+def farthest_point_order(points: np.ndarray, n: int, start: int,
+                         covered: np.ndarray | None = None) -> np.ndarray:
     """Greedy k-center order (Gonzalez 1985): each next point is the one farthest from all chosen so far.
 
     Exact copies of a chosen point sit at distance 0, so they come only after every distinct point.
-    Cost: one pass over the rows per chosen point (O(n_rows x n x dims)), no pairwise matrix.
+    ``covered`` are points already chosen by someone else: the order continues from them (``start`` is
+    then ignored) and never returns them.  Cost: one pass over the rows per point (O(n_rows x n x
+    dims)), no pairwise matrix.
     """
     sq_norms = np.einsum("ij,ij->i", points, points)
     nearest = np.full(len(points), np.inf, dtype=np.float32)
+
+    def cover(position: int) -> None:
+        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2 as one matrix-vector product over the rows.
+        distance = sq_norms - 2.0 * (points @ points[position]) + sq_norms[position]
+        np.minimum(nearest, distance, out=nearest)
+
+    for position in () if covered is None else covered:
+        cover(int(position))
+    if covered is not None and len(covered):
+        nearest[np.asarray(covered, dtype=np.int64)] = -np.inf
+        start = int(np.argmax(nearest))
     chosen = np.empty(n, dtype=np.int64)
     current = int(start)
     for step in range(n):
         chosen[step] = current
-        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2 as one matrix-vector product over the rows.
-        distance = sq_norms - 2.0 * (points @ points[current]) + sq_norms[current]
-        np.minimum(nearest, distance, out=nearest)
+        cover(current)
         nearest[current] = -np.inf  # never again (rounding can leave a chosen point slightly above 0)
         current = int(np.argmax(nearest))
     return chosen
@@ -135,9 +147,8 @@ def direct_sampler(view: PoolView, n: int, rng: np.random.Generator) -> np.ndarr
     first = by_cluster[np.r_[0, np.flatnonzero(np.diff(labels[by_cluster])) + 1]]
     picks = first[np.argsort(-sizes[labels[first]], kind="stable")]
     picks = _without_copies(view.X, picks)
-    if len(picks) < n:  # fewer distinct clusters than the budget: fill with a coverage pass
-        rest = np.setdiff1d(np.arange(len(weighted)), picks)
-        fill = rest[farthest_point_order(weighted[rest], n - len(picks), int(rng.integers(len(rest))))]
+    if len(picks) < n:  # fewer clusters than the budget: continue with a coverage pass from the picks
+        fill = farthest_point_order(weighted, n - len(picks), 0, covered=picks)
         picks = np.concatenate([picks, fill])
     return picks[:n]
 
