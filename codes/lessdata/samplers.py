@@ -16,6 +16,7 @@ from sklearn.decomposition import PCA
 
 from lessdata.errors import LessdataError
 from lessdata.pruning import PruningResult
+from lessdata.strategies import nearest_per_group
 
 #: Share of the feature variance the coverage space keeps, and the most components it may have.
 COVERAGE_VARIANCE = 0.95
@@ -143,8 +144,7 @@ def direct_sampler(view: PoolView, n: int, rng: np.random.Generator) -> np.ndarr
     centres /= sizes[:, None]
     distance = ((weighted - centres[labels]) ** 2).sum(axis=1)
     # Per cluster its entries by distance to the centre; the nearest of each, largest clusters first.
-    by_cluster = np.lexsort((distance, labels))
-    first = by_cluster[np.r_[0, np.flatnonzero(np.diff(labels[by_cluster])) + 1]]
+    first = nearest_per_group(labels, distance)
     picks = first[np.argsort(-sizes[labels[first]], kind="stable")]
     picks = _without_copies(view.X, picks)
     if len(picks) < n:  # fewer clusters than the budget: continue with a coverage pass from the picks

@@ -168,10 +168,7 @@ def check_subsets(requested: list[str] | tuple[str, ...]) -> None:
     Raises:
         UnknownSelectorError: naming the first unknown one and the known samplers.
     """
-    known = names("subset")
-    for name in requested:
-        if name not in known:
-            raise UnknownSelectorError(f"unknown subset sampler {name!r}; choose from {', '.join(known)}")
+    _check_known(requested, names("subset"), "subset sampler")
 
 
 def strategy_names() -> list[str]:
@@ -185,10 +182,13 @@ def check_strategies(requested: list[str] | tuple[str, ...]) -> None:
     Raises:
         UnknownSelectorError: naming the first unknown one and the known strategies.
     """
-    known = strategy_names()
+    _check_known(requested, strategy_names(), "strategy")
+
+
+def _check_known(requested: Iterable[str], known: list[str], what: str) -> None:
     for name in requested:
         if name not in known:
-            raise UnknownSelectorError(f"unknown strategy {name!r}; choose from {', '.join(known)}")
+            raise UnknownSelectorError(f"unknown {what} {name!r}; choose from {', '.join(known)}")
 
 
 def query_of(name: str) -> strategies.QueryStrategy:

@@ -41,6 +41,12 @@ def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     return np.argsort(-ranked, kind="stable")[:n]
 
 
+def nearest_per_group(labels: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """Position of the smallest ``distance`` within each label, in ascending label order."""
+    by_group = np.lexsort((distance, labels))
+    return by_group[np.r_[0, np.flatnonzero(np.diff(labels[by_group])) + 1]]
+
+
 def tree_predictions(forest: Any, X: np.ndarray) -> np.ndarray:
     """Per-tree predictions of a fitted random forest, shape ``(n_trees, n_rows)``.
 
@@ -176,9 +182,7 @@ def diverse_qbc_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
     kmeans = KMeans(n_clusters=n, n_init=1, max_iter=100, random_state=int(rng.integers(2**31 - 1)))
     labels = kmeans.fit_predict(points, sample_weight=disagreement[shortlist] + MIN_SCALE)
     distance = ((points - kmeans.cluster_centers_[labels]) ** 2).sum(axis=1)
-    by_cluster = np.lexsort((distance, labels))
-    nearest = by_cluster[np.r_[0, np.flatnonzero(np.diff(labels[by_cluster])) + 1]]
-    chosen = shortlist[nearest]
+    chosen = shortlist[nearest_per_group(labels, distance)]
     if len(chosen) < n:  # k-means left a cluster empty: fill with the most disputed rows not yet taken
         rest = shortlist[~np.isin(shortlist, chosen)]
         chosen = np.concatenate([chosen, rest[: n - len(chosen)]])
