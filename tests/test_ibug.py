@@ -105,6 +105,23 @@ def test_fast_topk_equals_brute_force_on_materials(materials, materials_ibug, ma
         np.testing.assert_array_equal(fast_affinity, brute_affinity)
 
 
+def test_repeated_query_rows_are_searched_once_with_the_same_result(materials, materials_ibug,
+                                                                     materials_model):
+    """Polymorphs share a composition row; the search dedupes them and copies the answer back."""
+    base = materials["X_test"][:60]
+    query = np.vstack([base, base[::3], base[:5]])[np.random.default_rng(0).permutation(85)]
+    unique_rows, inverse = ibug._repeated_rows(query)
+    assert len(unique_rows) == 60
+    np.testing.assert_array_equal(unique_rows[inverse], query)
+    train_leaves = leaf_indices(materials_model, materials["X_train"])
+    brute = ibug._brute_force_topk(leaf_indices(materials_model, query), train_leaves, materials_ibug.k_)
+    for got, expected in zip(materials_ibug.kneighbors(query), brute, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    signed = np.array([[0.0, 1.0], [-0.0, 1.0], [0.0, 1.0]])
+    assert len(ibug._repeated_rows(signed)[0]) == 2  # bytes, not values: -0.0 is kept apart
+    assert ibug._repeated_rows(base) is None
+
+
 def test_all_affinity_kernels_agree(materials, materials_model):
     """Bit-packed counter, scipy sparse product Q @ T.T and the direct definition give one matrix."""
     train_leaves = leaf_indices(materials_model, materials["X_train"])

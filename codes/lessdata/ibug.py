@@ -104,6 +104,26 @@ def _take_rows(X: Any, rows: slice | np.ndarray) -> Any:
     return np.asarray(X)[rows]
 
 
+def _repeated_rows(X: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(unique rows, inverse)`` of a dense array with byte-identical rows, else None.
+
+    Composition-only tables repeat a feature row for every polymorph of a formula (a quarter of
+    mp18_comp's pool), and identical inputs reach identical leaves, so the neighbour search runs once
+    per distinct row and is copied back: the same result for fewer rows.  Rows are compared as bytes
+    (``0.0`` and ``-0.0`` stay apart), so no two rows that a tree could tell apart are merged.
+    """
+    if hasattr(X, "iloc") or sp.issparse(X):
+        return None
+    rows = np.ascontiguousarray(X)
+    if rows.ndim != 2 or len(rows) < 2:
+        return None
+    as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    if first.size == len(rows):
+        return None
+    return rows[first], inverse.reshape(-1)
+
+
 def _predict(estimator: XGBRegressor, X: Any) -> np.ndarray:
     """The estimator's point predictions, checked to be one target per row."""
     prediction = np.asarray(estimator.predict(X), dtype=float)
@@ -690,6 +710,11 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         k = self.k_ if k is None else int(k)
         if not 1 <= k <= n_train:
             raise LessdataError(f"k must be in [1, {n_train}], got {k}")
+        repeated = _repeated_rows(X)
+        if repeated is not None:  # byte-identical rows reach the same leaves: search each once
+            unique_rows, inverse = repeated
+            indices, affinities = self.kneighbors(unique_rows, k)
+            return indices[inverse], affinities[inverse]
 
         def columns_of(rows: slice) -> np.ndarray:
             leaves = leaf_indices(estimator, _take_rows(X, rows))
