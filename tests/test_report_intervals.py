@@ -51,3 +51,49 @@ def test_headline_says_not_resolved_when_the_interval_contains_zero() -> None:
 def test_fmt_within_reports_unreached_upper_bounds() -> None:
     row = pd.Series(_row("random", (0, 0, 0)))
     assert fmt_within(row, "rmse").endswith("> 70 %]")
+
+
+def _scores(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
+    """ID-test score rows (method, train_frac, rmse) of XGB on mp18_comp e_form."""
+    return pd.DataFrame([{"dataset": "mp18_comp", "target": "e_form", "split": "s0", "method": method,
+                          "selector": "", "model": "xgb", "seed": 1, "train_frac": fraction,
+                          "eval_set": "id_test", "rmse": rmse, "mae": rmse / 2}
+                         for method, fraction, rmse in rows])
+
+
+def test_active_learning_table_uses_each_strategys_own_last_step(tmp_path) -> None:
+    """QBC stopped at 35 %, RF-U ran to 50 %, random subsets exist up to 35 %: each row is compared
+    where both curves exist, and no strategy is reported at another's last step."""
+    from lessdata.figures import Results
+    from lessdata.report import section_active
+
+    rows = [("random", f, 0.3 - f / 5) for f in (0.1, 0.2, 0.35)]
+    rows += [("qbc", f, 0.25 - f / 5) for f in (0.1, 0.2, 0.35)]
+    rows += [("rf_u", f, 0.28 - f / 5) for f in (0.1, 0.2, 0.35, 0.5)]
+    text = section_active(Results(folder=tmp_path, scores=_scores(rows)))
+    table = [line for line in text.splitlines() if line.startswith("| mp18_comp")]
+    qbc = next(line for line in table if "| QBC |" in line)
+    rf_u = next(line for line in table if "| RF-U |" in line)
+    assert "| 35 % | 0.180 | 35 % | 0.78 | 1 |" in qbc  # 0.18 / 0.23
+    assert "| 50 % | 0.180 | 35 % | 0.91 | 1 |" in rf_u  # last step 50 %, ratio at 35 %: 0.21 / 0.23
+
+
+def test_anchor_explains_a_within_share_outside_our_interval() -> None:
+    """A flat random curve: the authors' 90 % lies outside our interval, and the note measures why."""
+    from lessdata.report import _within_explained
+
+    fractions = [0.3, 0.5, 0.7, 0.9, 1.0]
+    ratios = [1.266, 1.126, 1.08, 1.05, 1.0]
+    bands = pd.DataFrame({"curve": "random", "model": "xgb", "train_frac": fractions,
+                          "point": [0.145 * r for r in ratios]})
+    summary = pd.DataFrame([{**_row("random", (0, 0, 0)), "within10_rmse": 0.605,
+                             "within10_rmse_lo": 0.461, "within10_rmse_hi": 0.751}])
+    (heading, blank, line) = _within_explained(bands, summary)[1:]
+    assert heading.startswith("Where a within-10 %") and blank == ""
+    assert "the authors' 90 % lies outside our 60.5 % [46.1 %–75.1 %]" in line
+    assert "at 50 % the authors' curve lies +0.060 from ours (1.186 vs 1.126" in line
+    slope = -np.polyfit([0.5, 0.7, 0.9], [1.126, 1.08, 1.05], 1)[0]
+    assert f"falls by only {0.1 * slope:.3f} per 10 points" in line
+    assert f"about {100 * 0.060 / slope:.0f} points" in line
+    inside = summary.assign(within10_rmse_hi=0.95)
+    assert _within_explained(bands, inside) == []
