@@ -1,0 +1,128 @@
+"""Where the time of a study goes, read from its results folder (no model is refitted).
+
+Every script writes a manifest with its wall time; every cell stores its fit and prediction seconds in
+``scores.csv``; every pruning round its guide fit in ``prune_rounds_*.csv``; every active-learning step
+its fits, query and diagnostics in ``al_diagnostics.csv``.  This script adds them up per stage and per
+model and size, so the protocol's cost is a measurement of the runs that made the folder.
+
+The walls are as run: a stage that shared the machine with other work took longer than it would alone
+(the manifests say when each ran).  Fit seconds are per cell, so with two worker processes the wall is
+about half their sum.
+
+Example::
+
+    .venv/bin/python benchmarks/protocol_cost.py --results results/paper_mp18_comp
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lessdata import io
+from lessdata.selectors import kind_of
+from lessdata.store import StoreLayout
+
+BENCH_DIR = Path(__file__).resolve().parent
+SIZE_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
+STAGES = {"prune_data": "pruning (order + evaluation)", "random_baseline": "random subsets",
+          "run_al": "active learning", "select_subsets": "subset samplers"}
+
+
+def size_bin(fraction: float) -> str:
+    """The size class of a training fraction, e.g. ``10-20 %``."""
+    for low, high in zip(SIZE_BINS, SIZE_BINS[1:], strict=False):
+        if fraction <= high + 1e-9:
+            return f"{100 * low:g}-{100 * high:g} %"
+    return "100 %"
+
+
+def stage_walls(manifests: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for manifest in manifests:
+        config = manifest.get("config") or {}
+        rows.append({"run": manifest["file"], "script": manifest.get("script", ""),
+                     "written": manifest.get("written", ""),
+                     "wall_seconds": float((manifest.get("timings") or {}).get("wall_seconds") or 0.0),
+                     "n_jobs": config.get("n_jobs"),
+                     "detail": str(config.get("strategies") or config.get("guide")
+                                   or config.get("models") or "")})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, required=True, help="a study's results folder")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON report (default: benchmarks/results/protocol_cost_<folder>.json)")
+    args = parser.parse_args(argv)
+    layout = StoreLayout(args.results)
+    if not layout.scores.is_file():
+        parser.error(f"{layout.scores} does not exist: point --results at a study's folder")
+    out = args.out or BENCH_DIR / "results" / f"protocol_cost_{args.results.resolve().name}.json"
+    manifests = [{**io.read_json(path), "file": path.name} for path in layout.manifests()]
+    all_scores = io.read_results_csv(layout.scores, [])
+    diagnostics = (io.read_results_csv(layout.al_diagnostics, []) if layout.al_diagnostics.is_file()
+                   else pd.DataFrame())
+
+    walls = stage_walls(manifests)
+    by_script = walls.groupby("script")["wall_seconds"].agg(["sum", "count"]).reset_index()
+
+    scores = all_scores[all_scores["eval_set"] == "id_test"].copy()
+    scores["kind"] = scores["method"].map(kind_of)
+    scores["size"] = scores["train_frac"].map(size_bin)
+    fits = (scores.groupby(["kind", "model", "size"])["fit_seconds"].agg(["sum", "count", "mean"])
+            .reset_index().rename(columns={"sum": "fit_seconds", "count": "fits", "mean": "seconds_per_fit"}))
+    unused = all_scores[all_scores["eval_set"] == "unused"]
+    predict = {"id_test_seconds": float(scores["predict_seconds"].sum()),
+               "unused_pool_seconds": float(unused["predict_seconds"].sum())}
+
+    guide = {}
+    for path in sorted(layout.root.glob("prune_rounds_*.csv")):
+        frame = io.read_csv(path)
+        guide[path.stem.removeprefix("prune_rounds_")] = {
+            "rounds": int(len(frame)), "fit_seconds": float(frame["fit_seconds"].sum()),
+            "round_seconds": float(frame["seconds"].sum())}
+
+    al: dict[str, Any] = {}
+    if not diagnostics.empty:
+        columns = [c for c in diagnostics.columns if c.endswith("_seconds")]
+        al = {strategy: {"steps": int(len(group)), "seeds": sorted(int(s) for s in group["seed"].unique()),
+                         **{c: float(group[c].sum()) for c in columns}}
+              for strategy, group in diagnostics.groupby("strategy")}
+
+    report = {
+        "results": str(args.results),
+        "stage_wall_seconds": {STAGES.get(row.script, row.script): {"seconds": float(row.sum),
+                                                                    "runs": int(row.count)}
+                               for row in by_script.itertuples()},
+        "total_wall_seconds": float(walls["wall_seconds"].sum()) if len(walls) else 0.0,
+        "runs": walls.to_dict(orient="records"),
+        "fits_by_kind_model_size": fits.to_dict(orient="records"),
+        "pruning_guide": guide,
+        "prediction": predict,
+        "active_learning_steps": al,
+        "note": "walls as run (some stages shared the machine); fit seconds are per cell, summed over the "
+                "worker processes",
+    }
+    io.write_json(out, report)
+    total = report["total_wall_seconds"]
+    print(f"{args.results}: {total:,.0f} s of stage walls ({total / 3600:.2f} h) over {len(walls)} runs",
+          file=sys.stderr)
+    for stage, value in report["stage_wall_seconds"].items():
+        print(f"  {stage:32s} {value['seconds']:9,.0f} s in {value['runs']} run(s)", file=sys.stderr)
+    for strategy, value in al.items():
+        query, step = value.get("query_seconds", np.nan), value.get("step_seconds", np.nan)
+        print(f"  AL {strategy:12s} {value['steps']:4d} steps: query {query:8,.0f} s, step {step:8,.0f} s",
+              file=sys.stderr)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
