@@ -250,8 +250,9 @@ def _within_explained(bands: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     """Why a within-10 % share of the authors' run falls outside our interval, where one does.
 
     The share is where a curve crosses 1.1 × its full-data RMSE.  Where the curve is flat there, a small
-    relative difference moves the crossing far: the shift is about (authors' RMSE ÷ full − ours at their
-    largest point below full data) / (slope of our RMSE ÷ full per unit of pool share), both measured.
+    relative difference moves the crossing far: the shift is about (authors' RMSE ÷ full − ours, at
+    their point nearest the crossing) / (slope of our RMSE ÷ full per unit of pool share between the two
+    crossings), both measured.
     """
     lines = []
     for (curve, model), theirs in AUTHORS_WITHIN_10.items():
@@ -268,9 +269,17 @@ def _within_explained(bands: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
             continue
         mine = bands[(bands["curve"] == curve) & (bands["model"] == model)].sort_values("train_frac")
         full = mine[mine["train_frac"] >= 1.0]
-        anchor = max(below)
-        span = mine[(mine["train_frac"] >= min(point, anchor, theirs_frac) - 1e-9)
-                    & (mine["train_frac"] <= max(point, theirs_frac) + 1e-9) & (mine["train_frac"] < 1.0)]
+        evaluated = mine.loc[mine["train_frac"] < 1.0, "train_frac"].to_numpy()
+        anchor = min(below, key=lambda f: abs(f - theirs_frac))  # the authors' point nearest the crossing
+        low, high = min(point, theirs_frac, anchor), max(point, theirs_frac, anchor)
+        # Our evaluated fractions spanning both crossings: from the last at or below to the first above.
+        if evaluated.size < 2:
+            continue
+        at_or_below, at_or_above = evaluated[evaluated <= low + 1e-9], evaluated[evaluated >= high - 1e-9]
+        start = at_or_below.max() if at_or_below.size else evaluated.min()
+        end = at_or_above.min() if at_or_above.size else evaluated.max()
+        span = mine[(mine["train_frac"] >= start - 1e-9) & (mine["train_frac"] <= end + 1e-9)
+                    & (mine["train_frac"] < 1.0)]
         nearest = (mine["train_frac"] - anchor).abs()
         if full.empty or len(span) < 2 or nearest.min() > MATCH_TOLERANCE * anchor:
             continue
