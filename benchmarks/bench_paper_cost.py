@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ID-test ids (one per line)")
     parser.add_argument("--order-variant", choices=sorted(VARIANTS), default="base",
                         help="guide settings of the order part")
+    parser.add_argument("--prune-seed", type=int, default=0,
+                        help="random_state of the pruning rounds' 80/20 splits (0: the study's order)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="pruning threshold (default: fit the guide on the pool, MAE/2, and time it)")
     parser.add_argument("--compare-order", type=Path, default=None,
@@ -156,7 +158,7 @@ def fit_curve(data: Any, variants: list[str], fractions: list[float], with_rf: b
 
 
 def pruning_order(data: Any, variant: str, threshold: float | None, compare: Path | None,
-                  save: Path | None) -> dict[str, Any]:
+                  save: Path | None, prune_seed: int = 0) -> dict[str, Any]:
     """Time the XGB-guided pruning order (one guide fit per round) and check it against ``compare``."""
     kappa, settings = settings_from_profile("paper")
     guide = xgb(variant)
@@ -167,13 +169,15 @@ def pruning_order(data: Any, variant: str, threshold: float | None, compare: Pat
                                          kappa=kappa)
         threshold_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    result = prune(guide, data.pool.X, data.pool.y, threshold, progress=False, **settings)
+    result = prune(guide, data.pool.X, data.pool.y, threshold, progress=False, random_state=prune_seed,
+                   **settings)
     wall = time.perf_counter() - start
     fits = float(result.fit_seconds.sum())
     if save is not None:
         result.save(save)
     report: dict[str, Any] = {
-        "variant": variant, "threshold": threshold, "threshold_fit_seconds": threshold_seconds,
+        "variant": variant, "prune_seed": prune_seed, "threshold": threshold,
+        "threshold_fit_seconds": threshold_seconds,
         "n_rounds": result.n_rounds, "n_fits": result.n_rounds, "wall_seconds": wall,
         "sum_fit_seconds": fits, "sum_predict_seconds": float(result.predict_seconds.sum()),
         "wall_over_fit": wall / fits, "target_wall_over_fit": 1.05,
@@ -288,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                            "loadavg_1min_after": os.getloadavg()[0]}
     if "order" in args.parts:
         key = "order" if args.order_variant == "base" else f"order_{args.order_variant}"
-        timed = pruning_order(data, args.order_variant, args.threshold, args.compare_order, args.save_order)
+        key += f"_seed{args.prune_seed}" if args.prune_seed else ""
+        timed = pruning_order(data, args.order_variant, args.threshold, args.compare_order, args.save_order,
+                              args.prune_seed)
         report[key] = {**timed, "loadavg_1min_after": os.getloadavg()[0]}
     if "eval" in args.parts:
         report["eval"] = {"orders": args.eval_orders, "rows": evaluate_orders(data, args.eval_orders)}
