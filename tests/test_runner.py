@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lessdata import runner
-from lessdata.cli import random_baseline_main, run_main
+from lessdata.cli import random_baseline_main, run_main, select_subsets_main
 from lessdata.runner import ResultsStore, RunContext, experiment_data, run_cells
 
 SCORES = ["dataset", "target", "method", "selector", "model", "seed", "train_frac", "train_size",
@@ -101,7 +101,6 @@ def test_store_keeps_concurrent_writers_rows(small_env: Path, tmp_path: Path) ->
     (["--dataset", "nope"], "unknown dataset 'nope'"),
     (["--target", "density"], "has no target 'density'"),
     (["--models", "xgb,svm"], "unknown model 'svm'"),
-    (["--seeds", "0"], "--seeds must be at least 1"),
 ])
 def test_bad_arguments_exit_2_with_a_reason(small_env: Path, tmp_path: Path, capsys, change: list[str],
                                             message: str) -> None:
@@ -120,6 +119,16 @@ def test_fraction_outside_unit_interval(small_env: Path, tmp_path: Path, capsys,
         random_baseline_main(args)
     assert caught.value.code == 2
     assert "outside (0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("main", [random_baseline_main, select_subsets_main])
+@pytest.mark.parametrize("seeds", ["0", "two"])
+def test_seed_count_below_one_or_not_a_number(small_env: Path, tmp_path: Path, capsys, main,
+                                              seeds: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--dataset", "mp18_small", "--seeds", seeds, "--out", str(tmp_path)])
+    assert caught.value.code == 2
+    assert "argument --seeds:" in capsys.readouterr().err
 
 
 def test_predictions_are_stored_and_reproduce_the_scores(serial_run: Path) -> None:

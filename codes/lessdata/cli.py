@@ -79,6 +79,17 @@ def unit_fraction(text: str) -> float:
     return value
 
 
+def seed_count(text: str) -> int:
+    """argparse type of a number of seeds, at least 1 (a bad value exits with status 2 and usage)."""
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seeds, got {text!r}") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the number of seeds must be at least 1, got {value}")
+    return value
+
+
 def fraction_list(text: str) -> list[float]:
     """Parse ``0.1,0.5,1`` into fractions in (0, 1]."""
     return [unit_fraction(part) for part in comma_list(text)]
@@ -274,7 +285,7 @@ def random_baseline_parser() -> argparse.ArgumentParser:
                              " (default: xgb,rf)")
     parser.add_argument("--fractions", type=fraction_list, default=None,
                         help="training fractions of the pool, overriding the profile's grid")
-    parser.add_argument("--seeds", type=int, default=None,
+    parser.add_argument("--seeds", type=seed_count, default=None,
                         help="seeds per model (default: the profile's, e.g. paper 10 for trees, 5 ALIGNN)")
     add_run_args(parser)
     return parser
@@ -290,8 +301,6 @@ def check_models(models: Sequence[str]) -> None:
 def random_baseline_main(argv: Sequence[str] | None = None) -> int:
     args = random_baseline_parser().parse_args(argv)
     check_models(args.models)
-    if args.seeds is not None and args.seeds < 1:
-        raise LessdataError("--seeds must be at least 1")
     context = context_from(args)
     started = time.perf_counter()
     splits = split_data(context, args.dataset, args.target)
@@ -359,7 +368,7 @@ def select_subsets_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fractions", type=fraction_list, default=None,
                         help="training fractions of the pool (default: the profile's random-subset grid "
                              "below 100 %%)")
-    parser.add_argument("--seeds", type=int, default=None,
+    parser.add_argument("--seeds", type=seed_count, default=None,
                         help="seeds per sampler, 0..n-1 (default: the profile's seed count of the first "
                              "model)")
     parser.add_argument("--guide", choices=["xgb", "rf"], default="xgb",
@@ -373,8 +382,6 @@ def select_subsets_main(argv: Sequence[str] | None = None) -> int:
     args = select_subsets_parser().parse_args(argv)
     selectors.check_subsets(args.methods)
     check_models(args.models)
-    if args.seeds is not None and args.seeds < 1:
-        raise LessdataError("--seeds must be at least 1")
     settings = config.profile(args.profile)
     fractions = [f for f in (args.fractions or settings["size_grid"]) if f < 1]
     n_seeds = args.seeds or settings["seeds"].get(args.models[0], 1)
