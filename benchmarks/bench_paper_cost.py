@@ -299,8 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     if "eval" in args.parts:
         report["eval"] = {"orders": args.eval_orders, "rows": evaluate_orders(data, args.eval_orders)}
     if "ibug" in args.parts:
-        report["ibug"] = {**ibug_scoring(data, args.ibug_train_frac),
-                          "loadavg_1min_after": os.getloadavg()[0]}
+        key = "ibug" if args.ibug_train_frac == 0.5 else f"ibug_train{args.ibug_train_frac:g}"
+        report[key] = {**ibug_scoring(data, args.ibug_train_frac),
+                       "loadavg_1min_after": os.getloadavg()[0]}
     report["environment"] = {"python": platform.python_version(), "numpy": np.__version__,
                              "sklearn": sklearn.__version__, "xgboost": xgboost.__version__,
                              "cores": available_cores(), "machine": platform.machine(),
