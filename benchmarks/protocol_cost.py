@@ -9,6 +9,13 @@ The walls are as run: a stage that shared the machine with other work took longe
 (the manifests say when each ran).  Fit seconds are per cell, so with two worker processes the wall is
 about half their sum.
 
+``--project`` adds what the whole protocol of the folder's profile would take on this machine, from the
+same measurements: every random-subset and pruning-evaluation cell at the measured mean cost of its
+model and size class, every active-learning step at the measured mean step time of its strategy and
+size class (``--al-seeds`` campaigns per strategy), the pruning orders as measured, and the cell and
+step seconds divided by ``--n-jobs`` (the workers run side by side).  It is a projection: a stage that
+has not run is priced by the stages that did.
+
 Example::
 
     .venv/bin/python benchmarks/protocol_cost.py --results results/paper_mp18_comp
@@ -24,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lessdata import io
+from lessdata import config, io
 from lessdata.selectors import kind_of
 from lessdata.store import StoreLayout
 
@@ -55,11 +62,59 @@ def stage_walls(manifests: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cell_cost(scores: pd.DataFrame) -> pd.Series:
+    """Mean seconds of one evaluation cell (fit + predictions) per (model, size class), from ``scores``."""
+    per_cell = scores.groupby(["model", "size", "method", "selector", "seed", "train_frac"])[
+        ["fit_seconds", "predict_seconds"]].sum().sum(axis=1).rename("seconds").reset_index()
+    return per_cell.groupby(["model", "size"])["seconds"].mean()
+
+
+def project(scores: pd.DataFrame, diagnostics: pd.DataFrame, guide: dict[str, Any], profile: str,
+            al_seeds: int, n_jobs: int) -> dict[str, Any]:
+    """Seconds the profile's whole protocol would take, priced by this folder's measured cells and steps."""
+    settings = config.profile(profile)
+    costs = cell_cost(scores)
+    grid = list(settings["size_grid"])
+
+    def cells_seconds(model: str, fractions: list[float]) -> float:
+        return float(sum(costs.get((model, size_bin(f)), np.nan) for f in fractions))
+
+    random_seconds = sum(settings["seeds"][m] * cells_seconds(m, grid) for m in ("xgb", "rf"))
+    order_seconds, pruning_seconds = 0.0, 0.0
+    for info in guide.values():
+        order_seconds += info["round_seconds"]
+        sizes = info["retained_fractions"]
+        pruning_seconds += sum(cells_seconds(m, sizes) for m in ("xgb", "rf"))
+    al_seconds, per_strategy = 0.0, {}
+    al = settings["al"]
+    steps = np.arange(al["init_frac"], al["stop_frac"] + 1e-9, al["step_frac"])
+    if not diagnostics.empty:
+        step_cost = diagnostics.assign(size=diagnostics["train_frac"].map(size_bin)).groupby(
+            ["strategy", "size"])["step_seconds"].mean()
+        for strategy in ("random", "qbc", "rf_u", "xgb_u"):
+            seconds = float(sum(step_cost.get((strategy, size_bin(f)), np.nan) for f in steps))
+            per_strategy[strategy] = seconds * al_seeds
+            al_seconds += seconds * al_seeds
+    parallel = (random_seconds + pruning_seconds + al_seconds) / n_jobs
+    return {"profile": profile, "n_jobs": n_jobs, "al_seeds_per_strategy": al_seeds,
+            "random_cell_seconds": random_seconds, "pruning_eval_cell_seconds": pruning_seconds,
+            "pruning_order_seconds": order_seconds, "al_step_seconds": per_strategy,
+            "wall_seconds": order_seconds + parallel, "wall_hours": (order_seconds + parallel) / 3600,
+            "note": "projection from this folder's measured costs; nan where a size class was never measured"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, required=True, help="a study's results folder")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON report (default: benchmarks/results/protocol_cost_<folder>.json)")
+    parser.add_argument("--project", action="store_true",
+                        help="also project the whole protocol of the folder's profile (see above)")
+    parser.add_argument("--al-seeds", type=int, default=2, help="campaigns per strategy in the projection")
+    parser.add_argument("--n-jobs", type=int, default=2, help="worker processes in the projection")
+    parser.add_argument("--order-seconds", default="",
+                        help="GUIDE=SECONDS,... measured pruning-order walls that replace the folder's "
+                             "(e.g. xgb=652 from bench_paper_cost.py on an idle machine)")
     args = parser.parse_args(argv)
     layout = StoreLayout(args.results)
     if not layout.scores.is_file():
@@ -85,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     guide = {}
     for path in sorted(layout.root.glob("prune_rounds_*.csv")):
         frame = io.read_csv(path)
+        final = (frame["size_before"].iloc[-1] - frame["n_removed"].iloc[-1]) / frame["size_before"].iloc[0]
         guide[path.stem.removeprefix("prune_rounds_")] = {
             "rounds": int(len(frame)), "fit_seconds": float(frame["fit_seconds"].sum()),
-            "round_seconds": float(frame["seconds"].sum())}
+            "round_seconds": float(frame["seconds"].sum()),
+            "retained_fractions": [*frame["fraction_before"].tolist(), float(final)]}
 
     al: dict[str, Any] = {}
     if not diagnostics.empty:
@@ -96,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
                          **{c: float(group[c].sum()) for c in columns}}
               for strategy, group in diagnostics.groupby("strategy")}
 
+    replaced = dict(item.split("=", 1) for item in args.order_seconds.split(",") if item)
+    for name, info in guide.items():
+        for key, seconds in replaced.items():
+            if name.endswith(f"_{key}"):
+                info["round_seconds_as_run"], info["round_seconds"] = info["round_seconds"], float(seconds)
     report = {
         "results": str(args.results),
         "stage_wall_seconds": {STAGES.get(row.script, row.script): {"seconds": float(row.sum),
@@ -110,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         "note": "walls as run (some stages shared the machine); fit seconds are per cell, summed over the "
                 "worker processes",
     }
+    if args.project:
+        settings_file = layout.root / "settings.json"
+        profile = io.read_json(settings_file).get("profile", "paper") if settings_file.is_file() else "paper"
+        report["projection"] = project(scores, diagnostics, guide, profile, args.al_seeds, args.n_jobs)
+        projection = report["projection"]
+        print(f"projected whole {profile} protocol: {projection['wall_hours']:.2f} h on this machine "
+              f"({args.n_jobs} jobs, {args.al_seeds} AL seeds per strategy)", file=sys.stderr)
     io.write_json(out, report)
     total = report["total_wall_seconds"]
     print(f"{args.results}: {total:,.0f} s of stage walls ({total / 3600:.2f} h) over {len(walls)} runs",
