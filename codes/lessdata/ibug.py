@@ -115,7 +115,7 @@ def _repeated_rows(X: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if hasattr(X, "iloc") or sp.issparse(X):
         return None
     rows = np.ascontiguousarray(X)
-    if rows.ndim != 2 or len(rows) < 2:
+    if rows.ndim != 2 or len(rows) < 2 or rows.dtype.kind not in "biuf":
         return None
     as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
     _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
