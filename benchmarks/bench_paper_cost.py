@@ -1,7 +1,8 @@
-"""Cost of the paper protocol on the embedded data: the fit-time curve and the pruning order alone.
+"""Cost of the paper protocol on the embedded data: fit-time curve, pruning order, XGB-U scoring.
 
 Data: ``mp18_comp`` formation energy on the authors' hold-out split (``--id-test-ids``), the pool
-standardized as in every study run.  Two parts, run in one process so their ratios share a machine:
+standardized as in every study run.  Four parts; the parts of one call share a machine state, so
+compare ratios within a call (the JSON keeps each part's load average):
 
 ``curve``
     One paper-XGB fit (and one paper-RF fit) per training-set size, on the first n rows of the pool's
@@ -33,6 +34,10 @@ Example::
     .venv/bin/python benchmarks/bench_paper_cost.py --parts curve --variants base,threads1
     .venv/bin/python benchmarks/bench_paper_cost.py --parts order \
         --compare-order results/paper_mp18_comp/selections/prune_mp18_comp_e_form_ids-14609080_xgb.npz
+    .venv/bin/python benchmarks/bench_paper_cost.py --parts order --order-variant bins64 \
+        --save-order /tmp/bins64.npz
+    .venv/bin/python benchmarks/bench_paper_cost.py --parts eval,ibug --eval-orders \
+        base=results/paper_mp18_comp/selections/prune_mp18_comp_e_form_ids-14609080_xgb.npz,bins64=/tmp/bins64.npz
 """
 
 from __future__ import annotations
