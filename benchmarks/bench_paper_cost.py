@@ -217,10 +217,11 @@ def evaluate_orders(data: Any, orders: dict[str, str], fractions: tuple[float, .
 
     rows = []
     names = list(orders)
+    removal_rounds = {name: PruningResult.load(path).removal_round for name, path in orders.items()}
     for fraction in fractions:
         predictions = {}
         for name in names:
-            mask, _ = retained_mask(PruningResult.load(orders[name]).removal_round, fraction)
+            mask, _ = retained_mask(removal_rounds[name], fraction)
             seeds = (0, 1) if name == names[0] else (0,)
             for seed in seeds:
                 model = make_model("xgb", profile="paper", n_threads=2, random_state=seed)
@@ -228,13 +229,14 @@ def evaluate_orders(data: Any, orders: dict[str, str], fractions: tuple[float, .
                 label = name if seed == 0 else f"{name} (XGB seed 1)"
                 predictions[label] = (model.predict(data.test.X), int(mask.sum()))
         reference = rmse_mae(predictions[names[0]][0])
+        reference_point = metrics(test_y, predictions[names[0]][0])
         for label, (predicted, size) in predictions.items():
             row = {"order": label, "fraction": fraction, "n_train": size, **metrics(test_y, predicted)}
             if label != names[0]:
                 diff = rmse_mae(predicted) - reference
                 for column, metric in enumerate(("rmse", "mae")):
                     lo, hi = np.percentile(diff[:, column], [2.5, 97.5])
-                    row[f"diff_{metric}"] = row[metric] - metrics(test_y, predictions[names[0]][0])[metric]
+                    row[f"diff_{metric}"] = row[metric] - reference_point[metric]
                     row[f"diff_{metric}_lo"], row[f"diff_{metric}_hi"] = float(lo), float(hi)
             rows.append(row)
             diff = (f"  diff {row['diff_rmse']:+.4f} [{row['diff_rmse_lo']:+.4f}, {row['diff_rmse_hi']:+.4f}]"

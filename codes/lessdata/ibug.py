@@ -711,10 +711,9 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         if not 1 <= k <= n_train:
             raise LessdataError(f"k must be in [1, {n_train}], got {k}")
         repeated = _repeated_rows(X)
+        inverse = None
         if repeated is not None:  # byte-identical rows reach the same leaves: search each once
-            unique_rows, inverse = repeated
-            indices, affinities = self.kneighbors(unique_rows, k)
-            return indices[inverse], affinities[inverse]
+            X, inverse = repeated
 
         def columns_of(rows: slice) -> np.ndarray:
             leaves = leaf_indices(estimator, _take_rows(X, rows))
@@ -723,8 +722,9 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
                                     f"{self.n_trees_}; refit IBUG after refitting the model")
             return self.leaf_columns_.columns(leaves)
 
-        return _search_chunks(columns_of, _n_rows(X), self.leaf_bitsets_, n_train, self.n_trees_, k,
-                              self.max_memory_gb)
+        indices, affinities = _search_chunks(columns_of, _n_rows(X), self.leaf_bitsets_, n_train,
+                                             self.n_trees_, k, self.max_memory_gb)
+        return (indices, affinities) if inverse is None else (indices[inverse], affinities[inverse])
 
     def predict(self, X: Any) -> np.ndarray:
         """Location of the predictive distribution: the wrapped model's own prediction."""

@@ -644,16 +644,15 @@ def section_active(results: Results) -> str:
             shared = [f for f in np.unique(own["train_frac"])
                       if np.isclose(random_rows["train_frac"], f).any()]
             compared = shared[-1] if shared else None
-            mine = (own[np.isclose(own["train_frac"], compared)]["rmse"] if compared is not None
-                    else at_last[:0])
-            random_at = (random_rows[np.isclose(random_rows["train_frac"], compared)]["rmse"]
-                         if compared is not None else random_rows["rmse"][:0])
+            ratio = float("nan")
+            if compared is not None:
+                ratio = (own.loc[np.isclose(own["train_frac"], compared), "rmse"].mean()
+                         / random_rows.loc[np.isclose(random_rows["train_frac"], compared), "rmse"].mean())
             rows.append({"dataset": dataset, "target": target, "model": model_style(model).label,
                          "strategy": method_label(method, "", model), "last step": fmt_pct(last),
                          "RMSE at last step": fmt_num(at_last.mean()),
                          "compared at": fmt_pct(compared) if compared is not None else "—",
-                         "strategy / random": fmt_num(mine.mean() / random_at.mean()
-                                                      if len(random_at) else float("nan"), 2),
+                         "strategy / random": fmt_num(ratio, 2),
                          "seeds": int(at_last.count())})
     parts += ["ID-test RMSE at each strategy's last active-learning step (mean over seeds), and its ratio "
               "to random subsets of the same size at that step (or at the largest size both were "
