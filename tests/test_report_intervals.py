@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lessdata.analysis import verdict_text
 from lessdata.report import fmt_within, interval_headline
@@ -46,6 +47,17 @@ def test_headline_says_not_resolved_when_the_interval_contains_zero() -> None:
     within = table.set_index("selection")
     assert within.loc["random", "≤ +10 % RMSE"] == "35 % [28 %–> 70 %]"
     assert within.loc["random", "≤ +10 % MAE"] == "> 70 %"
+
+
+def test_headline_warns_where_a_curve_rests_on_one_seed() -> None:
+    summary = pd.DataFrame([{**_row("random", (0, 0, 0)), "n_seeds": 3},
+                            {**_row("qbc", (-0.02, -0.03, -0.01)), "n_seeds": 1},
+                            {**_row("prune:xgb", (-0.02, -0.03, -0.01)), "n_seeds": 2}])
+    _, statements = interval_headline(summary, {"mp18_comp": "MP18"})
+    qbc = next(s for s in statements if "QBC" in s)
+    pruned = next(s for s in statements if "pruned" in s)
+    assert "better than random" in qbc and "One seed only" in qbc
+    assert "One seed only" not in pruned
 
 
 def test_fmt_within_reports_unreached_upper_bounds() -> None:
@@ -102,3 +114,26 @@ def test_anchor_explains_a_within_share_outside_our_interval() -> None:
     assert "The curves agree where both were evaluated" in line
     inside = summary.assign(within10_rmse_hi=0.95)
     assert _within_explained(bands, inside) == []
+
+
+def test_bootstrap_seed_filter_and_seed_count(tmp_path) -> None:
+    """Constructed folder: random seed 0 exact, seed 1 off by 0.2, QBC one seed.  Filtering to seed 0
+    gives the exact curve; the summary counts the fewest seeds behind a curve's point."""
+    from lessdata.analysis import bootstrap_for, interval_summary
+    from lessdata.store import PredictionStore
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=200)
+    store = PredictionStore(tmp_path)
+    store.save_truth("mp18_comp", "e_form", "s0", {"id_test": y}, {"id_test": np.arange(200).astype(str)})
+    for method, seed, fraction, offset in [("random", 0, 0.3, 0.0), ("random", 1, 0.3, 0.2),
+                                           ("random", 0, 1.0, 0.0), ("random", 1, 1.0, 0.0),
+                                           ("qbc", 1, 0.3, 0.1)]:
+        key = ("mp18_comp", "e_form", "s0", method, "", "xgb", seed, fraction, int(1000 * fraction))
+        store.save(key, {"id_test": y + offset})
+    every = bootstrap_for(tmp_path, "mp18_comp", "e_form", n_boot=50)
+    only0 = bootstrap_for(tmp_path, "mp18_comp", "e_form", n_boot=50, seeds=[0])
+    assert every.curve("xgb", "random", 0.3, "mae")[0] == pytest.approx(0.1, abs=1e-6)
+    assert only0.curve("xgb", "random", 0.3, "mae")[0] == pytest.approx(0.0, abs=1e-6)
+    summary = interval_summary(tmp_path, n_boot=50).set_index("curve")
+    assert summary.loc["random", "n_seeds"] == 2 and summary.loc["qbc", "n_seeds"] == 1

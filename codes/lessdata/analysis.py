@@ -29,7 +29,7 @@ def curve_name(method: str, selector: str) -> str:
 
 def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str | None = None,
                   eval_set: str = "id_test", n_boot: int = 1000, seed: int = 0,
-                  splits: list[str] | None = None) -> PairedBootstrap:
+                  splits: list[str] | None = None, seeds: list[int] | None = None) -> PairedBootstrap:
     """A paired bootstrap over every stored cell of one dataset/target (optionally one model).
 
     Args:
@@ -40,6 +40,7 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
         n_boot: resamples.
         seed: seed of the resampling.
         splits: the split labels to use (default: every split with stored truth).
+        seeds: the model seeds to use (default: all), e.g. to compare two folders on the same seeds.
 
     Raises:
         MissingInputError: the folder holds no predictions for this dataset/target.
@@ -53,6 +54,8 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
         chosen &= keys["model"] == model
     if splits is not None:
         chosen &= keys["split"].isin(splits)
+    if seeds is not None:
+        chosen &= keys["seed"].astype(int).isin(list(seeds))
     truth, predictions, frames = {}, {}, []
     for label, group in keys[chosen].groupby("split"):
         y = store.predictions.truth(dataset, target, label).get(eval_set)
@@ -114,7 +117,8 @@ def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
                      bootstraps: list[tuple[str, str, str, PairedBootstrap]] | None = None) -> pd.DataFrame:
     """The study's headline numbers with 95 % paired-bootstrap intervals, one row per curve and model.
 
-    Columns: the full-data RMSE and MAE of the model (random subsets at 100 %, else the pruning run's
+    Columns: ``n_seeds``, the fewest seeds behind any point of the curve; the full-data RMSE and MAE of
+    the model (random subsets at 100 %, else the pruning run's
     full-pool fit); for each curve the smallest fraction within ``tolerance`` of it on RMSE and on MAE
     (point, interval, share of resamples in which it was never reached); and, for every curve but
     random, its RMSE and MAE difference to random subsets at each of ``compare_at`` with the verdict
@@ -129,8 +133,12 @@ def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
         full = {metric: boot.reference(model, metric) for metric in ("rmse", "mae")}
         for curve in curves:
             mine = boot.cells[(boot.cells["model"] == model) & (boot.cells["curve"] == curve)]
+            partial = mine[mine["train_frac"] < 1]
             row = {"dataset": dataset, "target": target, "model": model, "curve": curve,
                    "n_splits": mine["split"].nunique(),
+                   # the fewest seeds behind a point of the curve (below the full pool) on any split
+                   "n_seeds": int(partial.groupby(["split", "train_frac"])["seed"].nunique().min())
+                   if len(partial) else 0,
                    "max_frac": float(mine.loc[mine["train_frac"] < 1, "train_frac"].max())}
             for metric in ("rmse", "mae"):
                 _put(row, f"full_{metric}", full[metric])

@@ -119,7 +119,9 @@ AUTHORS_ON_MP18_COMP: dict[tuple[str, str], dict[float, float]] = {
 #: The same run's smallest fractions within 10 % of the full-data RMSE.
 AUTHORS_WITHIN_10: dict[tuple[str, str], str] = {("prune:xgb", "xgb"): "35 %", ("prune:xgb", "rf"): "37 %",
                                                    ("random", "xgb"): "90 %"}
-AL_NOTES = {"qbc": " (AL, seed 1)", "random_al": " (AL; authors seed 1, ours every seed run)"}
+#: The authors ran one AL seed (1); ours are means over every seed run (the figure shows the spread).
+AL_NOTES = {"qbc": " (AL; authors seed 1, ours every seed run)",
+            "random_al": " (AL; authors seed 1, ours every seed run)"}
 #: The same run's protocol facts: full-data errors (XGB, RF), the pruning threshold and rounds, the
 #: retained fractions of its first ten rounds, and the unused-pool RMSE of the XGB-pruned set at 20 %.
 AUTHORS_FULL: dict[tuple[str, str], float] = {("xgb", "rmse"): 0.145, ("rf", "rmse"): 0.164,
@@ -1057,6 +1059,16 @@ def fmt_within(row: pd.Series, metric: str) -> str:
     return f"{fmt_pct(point)} [{fmt_pct(lo)}–{upper}]"
 
 
+def _one_seed_caveat(series: pd.Series) -> str:
+    """A warning where a curve rests on one training seed somewhere: its interval resamples the test set
+    only, and an active-learning campaign's path moves more between seeds than that interval shows
+    (``benchmarks/results/bench_fidelity.md``, "QBC / random per AL seed")."""
+    if int(series.get("n_seeds", 2) or 0) != 1:
+        return ""
+    return (" One seed only: the interval covers the test set, not the training randomness; rerun with "
+            "more seeds (`--seeds`) before reading this as a finding.")
+
+
 def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
     """The headline table with intervals, and the sentences the intervals support.
 
@@ -1105,7 +1117,8 @@ def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tup
             if unresolved:
                 parts.append("not resolved at " + "; ".join(text for _, text in unresolved))
             if parts:
-                statements.append(f"  - {label} − random (paired, {unit(target)}): " + "; ".join(parts) + ".")
+                statements.append(f"  - {label} − random (paired, {unit(target)}): " + "; ".join(parts) + "."
+                                  + _one_seed_caveat(series))
     return pd.DataFrame(rows), statements
 
 
