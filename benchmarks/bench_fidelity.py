@@ -27,14 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from lessdata import config
 from lessdata import io as lio
 from lessdata.analysis import bootstrap_for
 from lessdata.cli import prune_data_main, random_baseline_main, run_al_main, run_main
 from lessdata.intervals import PairedBootstrap
 from lessdata.splits import given_split_label, read_id_list
+from lessdata.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -44,10 +43,10 @@ AUTHORS_TEST_IDS = ROOT / "data" / "mp18_comp_authors_test_ids.txt"
 FRACTIONS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9]
 RATIO_FRACTIONS = [0.2, 0.3, 0.5]
 AL_FRACTIONS = [0.05, 0.1, 0.2, 0.3]
-AL_SEEDS = "0,1,2"  # seed 1 is the authors' AL run on this data
 RANDOM_SEEDS = 3
 #: Random subsets, AL campaigns and the pruning run (seed 0) of both sides use these model seeds.
 COMPARED_SEEDS = list(range(RANDOM_SEEDS))
+AL_SEEDS = ",".join(map(str, COMPARED_SEEDS))  # seed 1 is the authors' AL run on this data
 #: Split label of the authors' hold-out (``ids-`` + the sha256 prefix of its sorted ids).
 AUTHORS_SPLIT = given_split_label(read_id_list(AUTHORS_TEST_IDS))
 TARGETS = {"within_points": 0.07, "ratio": 0.03}
@@ -134,7 +133,7 @@ def al_seed_spread(out: Path) -> dict[str, dict[str, dict[str, float | None]]]:
     The denominator is the random curve's seed mean, as in the bootstrap ratio, so the seeds' mean of
     these values is the ratio the targets compare.
     """
-    scores = pd.read_csv(out / "scores.csv")
+    scores = ResultsStore(out).read()
     scores = scores[(scores["split"] == AUTHORS_SPLIT) & (scores["model"] == "xgb")
                     & (scores["eval_set"] == "id_test")]
     spread: dict[str, dict[str, dict[str, float | None]]] = {}

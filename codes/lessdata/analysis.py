@@ -139,7 +139,7 @@ def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
                    # the fewest seeds behind a point of the curve (below the full pool) on any split
                    "n_seeds": int(partial.groupby(["split", "train_frac"])["seed"].nunique().min())
                    if len(partial) else 0,
-                   "max_frac": float(mine.loc[mine["train_frac"] < 1, "train_frac"].max())}
+                   "max_frac": float(partial["train_frac"].max())}
             for metric in ("rmse", "mae"):
                 _put(row, f"full_{metric}", full[metric])
                 within = boot.within(model, curve, metric, tolerance=tolerance)

@@ -120,8 +120,7 @@ AUTHORS_ON_MP18_COMP: dict[tuple[str, str], dict[float, float]] = {
 AUTHORS_WITHIN_10: dict[tuple[str, str], str] = {("prune:xgb", "xgb"): "35 %", ("prune:xgb", "rf"): "37 %",
                                                    ("random", "xgb"): "90 %"}
 #: The authors ran one AL seed (1); ours are means over every seed run (the figure shows the spread).
-AL_NOTES = {"qbc": " (AL; authors seed 1, ours every seed run)",
-            "random_al": " (AL; authors seed 1, ours every seed run)"}
+AL_NOTES = dict.fromkeys(("qbc", "random_al"), " (AL; authors seed 1, ours every seed run)")
 #: The same run's protocol facts: full-data errors (XGB, RF), the pruning threshold and rounds, the
 #: retained fractions of its first ten rounds, and the unused-pool RMSE of the XGB-pruned set at 20 %.
 AUTHORS_FULL: dict[tuple[str, str], float] = {("xgb", "rmse"): 0.145, ("rf", "rmse"): 0.164,
@@ -1063,7 +1062,7 @@ def _one_seed_caveat(series: pd.Series) -> str:
     """A warning where a curve rests on one training seed somewhere: its interval resamples the test set
     only, and an active-learning campaign's path moves more between seeds than that interval shows
     (``benchmarks/results/bench_fidelity.md``, "QBC / random per AL seed")."""
-    if int(series.get("n_seeds", 2) or 0) != 1:
+    if series.get("n_seeds") != 1:
         return ""
     return (" One seed only: the interval covers the test set, not the training randomness; rerun with "
             "more seeds (`--seeds`) before reading this as a finding.")
