@@ -235,7 +235,7 @@ def test_mismatched_checkpoint_refused(transport: dict, tmp_path: Path) -> None:
     prune(guide(), X, y, threshold, progress=False, checkpoint=checkpoint, max_rounds=1, **SETTINGS)
     changed_y = y.copy()
     changed_y[0] += 1.0
-    with pytest.raises(ValueError, match="data_sha256"):
+    with pytest.raises(ValueError, match="data_checksum"):
         prune(guide(), X, changed_y, threshold, progress=False, checkpoint=checkpoint, **SETTINGS)
     with pytest.raises(ValueError, match="threshold"):
         prune(guide(), X, y, threshold * 1.01, progress=False, checkpoint=checkpoint, **SETTINGS)

@@ -129,6 +129,13 @@ def test_saved_split_is_checked_against_its_data(small_dataset, tmp_path: Path) 
     changed = dataclasses.replace(small_dataset, y=small_dataset.y + 0.01)
     with pytest.raises(DatasetError, match="other data"):
         Split.load(path).check_data(changed, path)
+    changed_feature = small_dataset.X.copy()
+    changed_feature[3, 2] += 1e-3 * np.nanmax(np.abs(changed_feature[:, 2]))
+    with pytest.raises(DatasetError, match="other data"):
+        Split.load(path).check_data(dataclasses.replace(small_dataset, X=changed_feature), path)
+    # Features rebuilt on another CPU differ in their last bits only: the same data.
+    last_bits = np.nextafter(small_dataset.X, np.inf)
+    Split.load(path).check_data(dataclasses.replace(small_dataset, X=last_bits), path)
     # the OOD sets are rebuilt and compared too
     tampered = Split.load(path)
     tampered.ood_ids["newest"] = tampered.ood_ids["newest"][1:]
@@ -144,3 +151,14 @@ def test_random_hold_out_follows_the_tables_row_order(small_dataset) -> None:
     _, test_rows = train_test_split(np.arange(len(small_dataset)), test_size=0.1, random_state=0)
     split = make_split(small_dataset, ood=[])
     assert set(split.test_ids) == set(small_dataset.ids[test_rows])
+
+
+def test_split_with_a_legacy_byte_checksum_is_read_with_a_warning(small_dataset, tmp_path: Path,
+                                                                   caplog) -> None:
+    split = make_split(small_dataset, ood=[])
+    params = {key: value for key, value in split.params.items() if key != "data_checksum"}
+    legacy = dataclasses.replace(split, params={**params, "dataset_sha256": "0" * 64})
+    path = legacy.save(tmp_path / "split.json")
+    with caplog.at_level("WARNING"):
+        Split.load(path).check_data(small_dataset, path)
+    assert "machine-dependent" in caplog.text

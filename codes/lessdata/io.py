@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lessdata.errors import LessdataError
@@ -101,6 +102,37 @@ def sha256_strings(values: Any) -> str:
     for value in values:
         digest.update(str(value).encode())
         digest.update(b"\0")
+    return digest.hexdigest()
+
+
+#: Bits kept below each column's scale by :func:`numeric_sha256`.
+NUMERIC_CHECKSUM_BITS = 20
+
+
+def numeric_sha256(*arrays: Any) -> str:
+    """sha256 of numeric arrays on a grid of 2**-20 of each column's scale: the same on every CPU.
+
+    Features computed from the same table on two machines agree only to the last bits (numpy's
+    transcendental functions take other SIMD code paths on AVX-512 and AVX2 CPUs), and nothing a
+    model sees depends on those bits (XGBoost and scikit-learn's trees train on float32; full-pool
+    fits on features from two such machines predicted bit for bit the same).  Each column is rounded
+    to multiples of ``2**-20`` times the power of two above its largest magnitude, so a last-bit
+    difference changes the checksum only when it straddles a grid point (about 2**-29 per value),
+    while any real change of the data does.  NaN is hashed as a value of its own; 1-d arrays are one
+    column.
+    """
+    digest = hashlib.sha256()
+    for array in arrays:
+        values = np.asarray(array, dtype=np.float64)
+        columns = values.reshape(len(values), -1) if values.ndim != 1 else values[:, None]
+        finite = np.isfinite(columns)
+        magnitude = np.where(finite, np.abs(columns), 0.0).max(axis=0, initial=0.0)
+        exponent = np.frexp(np.where(magnitude > 0, magnitude, 1.0))[1]
+        scaled = np.ldexp(np.where(finite, columns, 0.0), NUMERIC_CHECKSUM_BITS - exponent)
+        grid = np.rint(scaled).astype(np.int64)
+        grid[~finite] = np.iinfo(np.int64).min  # NaN/inf: its own value, never a grid point
+        digest.update(f"{columns.shape}".encode())
+        digest.update(np.ascontiguousarray(grid).astype("<i8").tobytes())
     return digest.hexdigest()
 
 

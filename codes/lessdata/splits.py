@@ -8,6 +8,7 @@ and splits the rest into pool and ID test set as a :class:`Split`, which :meth:`
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from sklearn.neighbors import NearestNeighbors
 from lessdata import config
 from lessdata import io as lio
 from lessdata.datasets import Dataset, DatasetError, MissingDataFileError, load_dataset, resolve
+
+logger = logging.getLogger(__name__)
 
 _SEQUENTIAL_ID = re.compile(r"(\d+)$")
 #: Ids known to be issued in time order: Materials Project ``mp-N``.  Only these get the ``newest``
@@ -281,11 +284,17 @@ class Split:
         Raises:
             DatasetError: the dataset's checksum differs from the one recorded in the split.
         """
-        recorded = self.params.get("dataset_sha256")
-        if recorded is not None and recorded != dataset_sha256(dataset):
+        recorded = self.params.get("data_checksum")
+        if recorded is None:
+            if "dataset_sha256" in self.params:  # written before data_checksum: bytes of one CPU's floats
+                logger.warning("%s records only a machine-dependent data checksum (an older lessdata); "
+                               "not checked", path)
+            return
+        now = dataset_checksum(dataset)
+        if recorded != now:
             raise DatasetError(f"{path} was made from other data of {self.dataset}/{self.target} "
-                               f"(checksum {recorded[:12]} vs now {dataset_sha256(dataset)[:12]}); the "
-                               "dataset changed since: use another --out folder or delete the split file")
+                               f"(checksum {recorded[:12]} vs now {now[:12]}); the dataset changed since: "
+                               "use another --out folder or delete the split file")
 
     def summary(self) -> str:
         """One line with the size of each set, and why these OOD sets were made."""
@@ -311,11 +320,14 @@ def given_split_label(test_ids: Sequence[str] | np.ndarray) -> str:
     return split_label(config.ID_SPLIT_SEED, id_set_sha256(test_ids))
 
 
-def dataset_sha256(dataset: Dataset) -> str:
-    """Checksum of what a split depends on and what models see: ids, targets and features."""
+def dataset_checksum(dataset: Dataset) -> str:
+    """Checksum of what a split depends on and what models see: ids, targets and features.
+
+    Ids exactly; targets and features through :func:`lessdata.io.numeric_sha256`, so the features
+    rebuilt on another CPU (equal up to the last bits) still match while a changed table does not.
+    """
     digest = hashlib.sha256(lio.sha256_strings(dataset.ids).encode())
-    digest.update(np.ascontiguousarray(dataset.y, dtype=np.float64).tobytes())
-    digest.update(np.ascontiguousarray(dataset.X, dtype=np.float64).tobytes())
+    digest.update(lio.numeric_sha256(dataset.y, dataset.X).encode())
     return digest.hexdigest()
 
 
@@ -402,7 +414,7 @@ def make_split(dataset: Dataset, *, ood: list[OODSpec] | None = None,
     return Split(dataset.name, dataset.target, dataset.ids[np.sort(pool)], dataset.ids[np.sort(test)],
                  ood_ids, {"test_fraction": test_fraction, "seed": seed,
                            "ood": [[spec.kind, spec.value] for spec in ood], "ood_reason": reason,
-                           "test_ids_sha256": test_sha, "dataset_sha256": dataset_sha256(dataset)})
+                           "test_ids_sha256": test_sha, "data_checksum": dataset_checksum(dataset)})
 
 
 def _newer_snapshot(dataset: Dataset) -> Dataset:
