@@ -229,3 +229,12 @@ def test_no_results_folder_exits_2(tmp_path: Path, capsys) -> None:
     assert run_main(make_figures_main, ["--results", str(missing), "--out", str(tmp_path)]) == 2
     assert "no results in" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_selector_colours_follow_the_registry_and_unregistered_ones_come_after() -> None:
+    registered = ["qbc_diverse", "direct", "kcenter"]
+    alone = figures.selector_colours(["kcenter"], registered)
+    together = figures.selector_colours(["direct", "kcenter", "mine", "yours"], registered)
+    assert alone["kcenter"] == together["kcenter"] == figures.SELECTOR_COLORS[2]
+    # Two unregistered selectors: the first free slots, distinct from every registered colour.
+    assert [together["mine"], together["yours"]] == list(figures.SELECTOR_COLORS[3:5])

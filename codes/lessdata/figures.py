@@ -964,6 +964,18 @@ def plot_al_diagnostics(diagnostics: pd.DataFrame) -> PlotResult:
 # --------------------------------------------------------------------------------------------------
 #: Colours of the selectors beyond the study in figure (g) (the study's own are grey).
 SELECTOR_COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+def selector_colours(shown: Sequence[str], registered: Sequence[str]) -> dict[str, str]:
+    """Colour of each shown selector: its slot in the registry, so it is the same in every folder's
+    figure; selectors outside the registry (a notebook's own) take the slots after the registered ones.
+    """
+    unregistered = [name for name in shown if name not in registered]
+    slots = {name: (list(registered).index(name) if name in registered
+                    else len(registered) + unregistered.index(name)) for name in shown}
+    return {name: SELECTOR_COLORS[slot % len(SELECTOR_COLORS)] for name, slot in slots.items()}
+
+
 #: Grey levels of the study's methods in figure (g).
 STUDY_GREYS = ("0.25", "0.45", "0.6", "0.7", "0.8")
 
@@ -995,12 +1007,8 @@ def plot_selectors(scores: pd.DataFrame, *, tolerance: float = 0.10, max_frac: f
     columns = [(d, t, m) for d, t, m in _panels(ours, ["dataset", "target", "model"])]
     ood_sets = sorted(e for e in scores["eval_set"].unique() if str(e).startswith("ood_"))
     n_rows = 2 if ood_sets else 1
-    # Colours follow the registry, so a selector has the same colour in every folder's figure.
     ours_known = [m for m in selectors.names() if not selectors.is_from_paper(m)]
-    ours_here = [m for m in methods if not selectors.is_from_paper(m)]
-    ranked = [m for m in ours_known if m in ours_here] + [m for m in ours_here if m not in ours_known]
-    colours = {m: SELECTOR_COLORS[(ours_known.index(m) if m in ours_known else len(ours_known) + i)
-                                  % len(SELECTOR_COLORS)] for i, m in enumerate(ranked)}
+    colours = selector_colours([m for m in methods if not selectors.is_from_paper(m)], ours_known)
     greys = {m: c for m, c in zip([m for m in methods if selectors.is_from_paper(m)], STUDY_GREYS * 3,
                                   strict=False)}
     labels = {"random": "random subsets, mean of seeds"}  # no error bars here, unlike (a)
