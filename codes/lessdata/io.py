@@ -124,7 +124,7 @@ def numeric_sha256(*arrays: Any) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         values = np.asarray(array, dtype=np.float64)
-        columns = values.reshape(len(values), -1) if values.ndim != 1 else values[:, None]
+        columns = values.reshape(len(values), -1)  # a 1-d array is one column
         finite = np.isfinite(columns)
         magnitude = np.where(finite, np.abs(columns), 0.0).max(axis=0, initial=0.0)
         exponent = np.frexp(np.where(magnitude > 0, magnitude, 1.0))[1]
