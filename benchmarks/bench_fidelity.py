@@ -173,9 +173,9 @@ def seed_gaps(paper: dict[str, Any], quick: dict[str, Any]) -> dict[str, dict[st
     for metric in ("rmse", "mae"):
         for name, paper_seeds in paper["al_seed_spread"][metric].items():
             quick_seeds = quick["al_seed_spread"][metric].get(name, {})
-            common = sorted(set(paper_seeds) & set(quick_seeds), key=int)
-            diffs = np.array([quick_seeds[seed] - paper_seeds[seed] for seed in common
-                              if quick_seeds[seed] is not None and paper_seeds[seed] is not None])
+            common = sorted((seed for seed in set(paper_seeds) & set(quick_seeds)
+                             if quick_seeds[seed] is not None and paper_seeds[seed] is not None), key=int)
+            diffs = np.array([quick_seeds[seed] - paper_seeds[seed] for seed in common])
             entry: dict[str, Any] = {"seeds": common, "differences": [round(float(d), 4) for d in diffs]}
             if diffs.size >= 2:
                 half = stats.t.ppf(0.975, diffs.size - 1) * diffs.std(ddof=1) / math.sqrt(diffs.size)

@@ -116,6 +116,27 @@ def test_anchor_explains_a_within_share_outside_our_interval() -> None:
     assert _within_explained(bands, inside) == []
 
 
+def test_bandgap_anchor_reads_only_bandgap_rows() -> None:
+    """A folder with both targets: the band-gap block shows the band-gap rows, the e_form ones stay out."""
+    from types import SimpleNamespace
+
+    from lessdata.report import _bandgap_anchor, _summary_of
+
+    e_form = {**_row("prune:xgb", (0, 0, 0)), "within10_rmse": 0.31}
+    gap_random = {**_row("random", (0, 0, 0)), "target": "bandgap", "full_rmse": 0.601,
+                  "full_rmse_lo": 0.570, "full_rmse_hi": 0.633}
+    gap_pruned = {**gap_random, "curve": "prune:xgb", "within10_rmse": 0.27, "within10_rmse_lo": 0.24,
+                  "within10_rmse_hi": 0.33}
+    rounds = {("mp18_comp", "bandgap", "xgb"): pd.DataFrame({"round": range(64)})}
+    results = SimpleNamespace(intervals=pd.DataFrame([e_form, gap_random, gap_pruned]), prune_rounds=rounds)
+    assert list(_summary_of(results, "e_form")["within10_rmse"]) == [0.31]
+    text = "\n".join(_bandgap_anchor(results))
+    assert "| full-data XGB RMSE (eV) | 0.592 | 0.601 [0.570, 0.633] |" in text
+    assert "| XGB-guided pruning: rounds | 66 | 64 |" in text
+    assert "within 10 % of the full-data RMSE | 28 % | 27 % [24 %–33 %] |" in text
+    assert _bandgap_anchor(SimpleNamespace(intervals=pd.DataFrame([e_form]), prune_rounds={})) == []
+
+
 def test_bootstrap_seed_filter_and_seed_count(tmp_path) -> None:
     """Constructed folder: random seed 0 exact, seed 1 off by 0.2, QBC one seed.  Filtering to seed 0
     gives the exact curve; the summary counts the fewest seeds behind a curve's point."""
