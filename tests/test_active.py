@@ -101,6 +101,20 @@ def test_tree_predictions_are_the_forest_trees(mp18_small) -> None:
     np.testing.assert_allclose(per_tree.mean(axis=0), forest.predict(mp18_small.X[300:400]), rtol=1e-12)
 
 
+def test_the_query_reuses_the_evaluations_pool_predictions_exactly(context: RunContext) -> None:
+    data = experiment_data(context, "mp18_small", "e_form")
+    order = np.random.default_rng(3).permutation(len(data.pool))
+    selected, candidates = order[:200], order[200:]
+    for name in ("xgb", "rf"):
+        unused: dict[str, np.ndarray] = {}
+        _, model = fit_and_score(name, data, selected, profile="quick", seed=3, unused_predictions=unused)
+        shared = active._in_candidate_order(unused, candidates)
+        # bit for bit what a second prediction on the candidates (in the campaign's order) gives
+        np.testing.assert_array_equal(shared, model.predict(data.pool.X[candidates]))
+        assert active._in_candidate_order(unused, candidates[1:]) is None  # other rows: predict afresh
+        assert active._in_candidate_order({}, candidates) is None
+
+
 def test_xgb_u_prefers_rows_among_noisy_neighbours() -> None:
     # y is exactly 0 for x < 0.5 and pure noise above: IBUG's neighbours there have spread targets.
     rng = np.random.default_rng(0)
@@ -217,6 +231,30 @@ def test_random_campaign_reproduces_the_baseline(context: RunContext, tmp_path: 
     selection = ResultsStore(context.out_dir).load_selection("al_mp18_small_e_form_s0_random_seed1")
     permutation = np.random.default_rng(1).permutation(len(data.pool))
     assert selection["ids"] == [str(i) for i in data.pool.ids[permutation[: size_of(0.15, len(data.pool))]]]
+
+
+def test_random_campaign_reuses_the_baselines_stored_cells(context: RunContext, tmp_path: Path) -> None:
+    data = experiment_data(context, "mp18_small", "e_form")
+    run_cells(random_cells("mp18_small", "e_form", ["xgb", "rf"], len(data.pool), fractions=[0.05, 0.1],
+                           seeds=[1]), context, progress=False)
+    before = ResultsStore(context.out_dir).read()
+    run_campaign(_campaign("random", seed=1), context)
+    diagnostics = DiagnosticsTable(context.out_dir).read().sort_values("step")
+    assert diagnostics["reused_cells"].tolist() == [True, True, False]
+    reused = diagnostics[diagnostics["reused_cells"]]
+    assert reused["fit_seconds"].eq(0).all() and reused["spearman_score_vs_error"].isna().all()
+    assert diagnostics["batch_size"].tolist() == [
+        size_of(0.1, len(data.pool)) - size_of(0.05, len(data.pool)),
+        size_of(0.15, len(data.pool)) - size_of(0.1, len(data.pool)), 0]
+    after = ResultsStore(context.out_dir).read()
+    keys = ["model", "train_size", "eval_set"]
+    kept = after.merge(before, on=keys, suffixes=("", "_before"))
+    assert len(kept) == len(before) and (kept["fit_seconds"] == kept["fit_seconds_before"]).all()
+    # the same scores as a campaign that fits every step itself
+    alone = RunContext(str(tmp_path / "alone"), "quick", n_threads=1)
+    run_campaign(_campaign("random", seed=1), alone)
+    pd.testing.assert_frame_equal(_scores(context.out_dir), _scores(alone.out_dir))
+    assert not DiagnosticsTable(alone.out_dir).read()["reused_cells"].any()
 
 
 def test_campaigns_share_the_initial_set_and_never_repeat_a_row(context: RunContext) -> None:

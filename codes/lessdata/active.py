@@ -38,7 +38,7 @@ from lessdata.runner import (
     split_seed_of,
 )
 from lessdata.store import DEFAULT_SPLIT, SettingsMismatchError, StoreLayout
-from lessdata.strategies import MIN_SCALE, Z95
+from lessdata.strategies import MIN_SCALE, Z95, random_query
 
 #: Models the evaluator trains at every step (their fits and rows are part of every campaign).
 EVALUATED_MODELS = ("xgb", "rf")
@@ -212,13 +212,17 @@ class _PredictOnce:
 
     QBC and the diagnostics both need XGB's predictions on the unlabelled pool; sharing them (by the
     identity of the candidate array, which the loop passes to both) saves a pool-sized prediction per
-    step.  Every other attribute (``estimators_`` for RF-U ...) is the wrapped model's.
+    step.  ``predicted`` gives them up front: the evaluation has just predicted the same rows to score
+    the unused pool.  Every other attribute (``estimators_`` for RF-U ...) is the wrapped model's.
     """
 
-    def __init__(self, model: Any, candidates: np.ndarray) -> None:
+    def __init__(self, model: Any, candidates: np.ndarray, predicted: np.ndarray | None = None) -> None:
         self.model = model
         self._candidates = candidates
-        self._predicted: np.ndarray | None = None
+        self._predicted = predicted
+        if predicted is not None:
+            self._predicted = np.asarray(predicted, dtype=float)
+            self._predicted.flags.writeable = False
 
     def predict(self, X: Any) -> np.ndarray:
         if X is not self._candidates:
@@ -230,6 +234,21 @@ class _PredictOnce:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)
+
+
+def _in_candidate_order(unused: dict[str, np.ndarray], candidates: np.ndarray) -> np.ndarray | None:
+    """The evaluation's unused-pool predictions (rows ascending) reordered to ``candidates``, if they match.
+
+    Row by row a tree model's prediction does not depend on which other rows are predicted with it, so
+    these are the values a fresh ``predict`` on the candidates would return.
+    """
+    rows, predicted = unused.get("rows"), unused.get("predicted")
+    if rows is None or predicted is None or len(rows) != len(candidates):
+        return None
+    at = np.searchsorted(rows, candidates)
+    if (at >= len(rows)).any() or not np.array_equal(rows[np.minimum(at, len(rows) - 1)], candidates):
+        return None
+    return predicted[at]
 
 
 def _query_model(name: str, data: ExperimentData, selected: np.ndarray, seed: int,
@@ -257,6 +276,12 @@ def _spearman(scores: np.ndarray, errors: np.ndarray) -> float:
     if scores.size < 2 or np.ptp(scores) == 0 or np.ptp(errors) == 0:
         return float("nan")
     return float(spearmanr(scores, errors).statistic)
+
+
+#: What :func:`step_diagnostics` returns, column by column.
+DIAGNOSTIC_COLUMNS = ("spearman_score_vs_error", "batch_mean_abs_error", "pool_mean_abs_error",
+                      "batch_to_pool_error", "id_test_nll", "id_test_miscalibration_area",
+                      "id_test_coverage_90")
 
 
 def step_diagnostics(strategy: str, models: dict[str, Any], data: ExperimentData, candidates: np.ndarray,
@@ -369,7 +394,9 @@ def run_campaign(campaign: Campaign, context: RunContext,
 
     Per step: fit XGB and RF on the selected set and score them (:func:`~lessdata.evaluate.fit_and_score`),
     store their rows, fit any model only the strategy needs, query the next batch from the unlabelled
-    pool with those models, compute the diagnostics, then checkpoint the grown selection.
+    pool with those models (reading the scoring's predictions on the unused pool rather than predicting
+    it again), compute the diagnostics, then checkpoint the grown selection.  A random campaign skips
+    the fits of steps whose cells the random baseline has already stored: they are the same cells.
 
     Determinism: model ``random_state`` = the campaign seed, the initial set is the seed's permutation
     prefix, the candidates are listed in that permutation's order (stable tie-breaks) and the strategy's
@@ -402,27 +429,37 @@ def run_campaign(campaign: Campaign, context: RunContext,
     order = pool_permutation(campaign.seed, n_pool)
     is_selected = np.zeros(n_pool, dtype=bool)
     is_selected[selected] = True
+    # Random AL trains on the random baseline's subsets (same rows, same seed, same cell keys) and its
+    # query reads no model, so a step whose cells the baseline already stored is not fitted again.
+    stored = store.done_keys() if strategy is random_query else set()
     for step in range(first_step, len(plan)):
         timing = {"step": step}
         step_started = time.perf_counter()
         # 1. Evaluate: XGB and RF on the selected set, rows stored at once.
         rows, fitted = [], {}
-        for model_name in EVALUATED_MODELS:
+        unused: dict[str, dict[str, np.ndarray]] = {name: {} for name in EVALUATED_MODELS}
+        reused = bool(stored) and all(campaign.cell(m, step, plan).key() in stored for m in EVALUATED_MODELS)
+        for model_name in () if reused else EVALUATED_MODELS:
             cell = campaign.cell(model_name, step, plan)
             scored, fitted[model_name] = fit_and_score(model_name, data, selected, profile=context.profile,
                                                        seed=campaign.seed, n_threads=context.n_threads,
-                                                       device=context.device)
+                                                       device=context.device,
+                                                       unused_predictions=unused[model_name])
             rows += [{**cell.fields(), **row, "profile": context.profile} for row in scored]
             timing["fit_seconds"] = timing.get("fit_seconds", 0.0) + float(scored[0]["fit_seconds"])
+        timing.setdefault("fit_seconds", 0.0)
         timing["eval_predict_seconds"] = sum(float(row["predict_seconds"]) for row in rows)
         mark = time.perf_counter()
-        store.add(rows)
+        if rows:
+            store.add(rows)
         timing["store_seconds"] = time.perf_counter() - mark
         # 2. Query: the unlabelled pool in the permutation's order, the step's models, a seeded rng.
         mark = time.perf_counter()
         candidates = order[~is_selected[order]]
         X_candidates = data.pool.X[candidates]
-        models: dict[str, Any] = {name: _PredictOnce(model, X_candidates) for name, model in fitted.items()}
+        models: dict[str, Any] = {name: _PredictOnce(model, X_candidates,
+                                                     _in_candidate_order(unused[name], candidates))
+                                  for name, model in fitted.items()}
         query_started = time.perf_counter()
         for name in selectors.models_of(campaign.strategy):
             if name not in models:
@@ -439,8 +476,11 @@ def run_campaign(campaign: Campaign, context: RunContext,
         timing["query_seconds"] = time.perf_counter() - mark - timing["query_fit_seconds"]
         # 3. Diagnostics of this step's choice.
         mark = time.perf_counter()
-        diagnostic = step_diagnostics(campaign.strategy, models, data, candidates, X_candidates, chosen,
-                                      np.asarray(scores, dtype=float))
+        if reused:  # no model of this step to measure errors with
+            diagnostic = dict.fromkeys(DIAGNOSTIC_COLUMNS, float("nan"))
+        else:
+            diagnostic = step_diagnostics(campaign.strategy, models, data, candidates, X_candidates,
+                                          chosen, np.asarray(scores, dtype=float))
         timing["diagnostics_seconds"] = time.perf_counter() - mark
         # 4. Checkpoint: diagnostics row, then the grown selection (written last: it marks the step done).
         new_rows = candidates[chosen]
@@ -453,7 +493,8 @@ def run_campaign(campaign: Campaign, context: RunContext,
                           "selector": campaign.selector, "seed": campaign.seed, "step": step,
                           "train_frac": plan.fractions[step],
                           "train_size": plan.sizes[step], "n_unlabelled": len(candidates),
-                          "batch_size": n_new, **diagnostic, "profile": context.profile,
+                          "batch_size": n_new, **diagnostic, "reused_cells": reused,
+                          "profile": context.profile,
                           **{k: round(v, 4) for k, v in timing.items() if k.endswith("seconds")}}])
         store.save_selection(campaign.name, data.pool.ids[selected], **info, steps_done=step + 1,
                              finished=step + 1 == len(plan))

@@ -144,8 +144,14 @@ def prepare(dataset_name: str, target: str, *, ood: list[str] | None = None,
     return data
 
 
-def score_model(model: Any, model_name: str, data: ExperimentData, train_rows: np.ndarray) -> list[dict]:
+def score_model(model: Any, model_name: str, data: ExperimentData, train_rows: np.ndarray, *,
+                unused_predictions: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Score a fitted model on the ID test set, the unused pool and each OOD set.
+
+    Args:
+        unused_predictions: a dict to receive the predictions on the unused pool (``"rows"``: their
+            pool positions, ascending; ``"predicted"``: the predictions), for a caller that needs them
+            again (an active-learning query scores the same rows) and should not predict twice.
 
     Returns:
         One dict per evaluation set: eval_set, n_eval, mae, rmse, r2, predict_seconds, and for the ID test
@@ -165,13 +171,16 @@ def score_model(model: Any, model_name: str, data: ExperimentData, train_rows: n
                "predict_seconds": round(time.perf_counter() - started, 3)}
         if subset is None:  # the fixed sets; kept for intervals without refits (see lessdata.store)
             row[PREDICTIONS_FIELD] = predicted.astype(np.float32)
+        elif unused_predictions is not None:
+            unused_predictions.update(rows=subset, predicted=predicted)
         rows.append(row)
     return rows
 
 
 def fit_and_score(model_name: str, data: ExperimentData, train_rows: np.ndarray, *,
                   profile: str = "quick", seed: int = 0, n_threads: int = 1, device: str = "cpu",
-                  model: Any = None) -> tuple[list[dict], Any]:
+                  model: Any = None, unused_predictions: dict[str, np.ndarray] | None = None
+                  ) -> tuple[list[dict], Any]:
     """Fit a fresh ``model_name`` on pool rows ``train_rows`` and score it everywhere.
 
     Args:
@@ -183,6 +192,7 @@ def fit_and_score(model_name: str, data: ExperimentData, train_rows: np.ndarray,
         n_threads: threads for this fit.
         device: cpu / cuda / auto.
         model: an unfitted estimator to use instead of building one (e.g. a user's own).
+        unused_predictions: receives the predictions on the unused pool (see :func:`score_model`).
 
     Returns:
         (rows, fitted model): rows carry train_size, fit_seconds and the metrics per evaluation set.
@@ -202,7 +212,7 @@ def fit_and_score(model_name: str, data: ExperimentData, train_rows: np.ndarray,
         # Threaded RF prediction sums trees in a racy order; one thread keeps scores bit-identical
         # whatever the number of workers.
         model.set_params(n_jobs=1)
-    rows = score_model(model, model_name, data, train_rows)
+    rows = score_model(model, model_name, data, train_rows, unused_predictions=unused_predictions)
     for row in rows:
         row.update(train_size=int(len(train_rows)), fit_seconds=round(fit_seconds, 3))
     return rows, model
