@@ -12,7 +12,8 @@ about half their sum.
 ``--project`` adds what the whole protocol of the folder's profile would take on this machine, from the
 same measurements: every random-subset and pruning-evaluation cell at the measured mean cost of its
 model and size class, every active-learning step at the measured mean step time of its strategy and
-size class (``--al-seeds`` campaigns per strategy), the pruning orders as measured, and the cell and
+size class (``--al-seeds`` campaigns per strategy; a random campaign's steps on the baseline's grid
+are free, since it reuses the baseline's cells), the pruning orders as measured, and the cell and
 step seconds divided by ``--n-jobs`` (the workers run side by side).  It is a projection: a stage that
 has not run is priced by the stages that did.
 
@@ -91,10 +92,18 @@ def project(scores: pd.DataFrame, diagnostics: pd.DataFrame, guide: dict[str, An
     if not diagnostics.empty:
         step_cost = diagnostics.assign(size=diagnostics["train_frac"].map(size_bin)).groupby(
             ["strategy", "size"])["step_seconds"].mean()
+        # A random campaign does not refit the steps the random baseline has stored (the same cells):
+        # for seeds the baseline runs for both evaluated models, its steps on the baseline's grid are free.
+        on_grid = {round(f, 6) for f in grid}
+        baseline_seeds = min(settings["seeds"]["xgb"], settings["seeds"]["rf"])
         for strategy in ("random", "qbc", "rf_u", "xgb_u"):
-            seconds = float(sum(step_cost.get((strategy, size_bin(f)), np.nan) for f in steps))
-            per_strategy[strategy] = seconds * al_seeds
-            al_seconds += seconds * al_seeds
+            seconds = 0.0
+            for seed in range(al_seeds):
+                seconds += float(sum(step_cost.get((strategy, size_bin(f)), np.nan) for f in steps
+                                     if not (strategy == "random" and seed < baseline_seeds
+                                             and round(float(f), 6) in on_grid)))
+            per_strategy[strategy] = seconds
+            al_seconds += seconds
     parallel = (random_seconds + pruning_seconds + al_seconds) / n_jobs
     return {"profile": profile, "n_jobs": n_jobs, "al_seeds_per_strategy": al_seeds,
             "random_cell_seconds": random_seconds, "pruning_eval_cell_seconds": pruning_seconds,
@@ -108,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, required=True, help="a study's results folder")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON report (default: benchmarks/results/protocol_cost_<folder>.json)")
+    parser.add_argument("--target", default=None,
+                        help="the target whose protocol to price (needed when the folder holds several)")
     parser.add_argument("--project", action="store_true",
                         help="also project the whole protocol of the folder's profile (see above)")
     parser.add_argument("--al-seeds", type=int, default=2, help="campaigns per strategy in the projection")
@@ -125,6 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     diagnostics = (io.read_results_csv(layout.al_diagnostics, []) if layout.al_diagnostics.is_file()
                    else pd.DataFrame())
 
+    targets = sorted(all_scores["target"].astype(str).unique())
+    target = args.target or (targets[0] if len(targets) == 1 else None)
+    if target is None or target not in targets:
+        parser.error(f"{layout.scores} holds targets {targets}: choose one with --target")
+    all_scores = all_scores[all_scores["target"].astype(str) == target]
+    if not diagnostics.empty:
+        diagnostics = diagnostics[diagnostics["target"].astype(str) == target]
+    manifests = [m for m in manifests if m.get("config", {}).get("target", target) == target]
+
     walls = stage_walls(manifests)
     by_script = walls.groupby("script")["wall_seconds"].agg(["sum", "count"]).reset_index()
 
@@ -138,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                "unused_pool_seconds": float(unused["predict_seconds"].sum())}
 
     guide = {}
-    for path in sorted(layout.root.glob("prune_rounds_*.csv")):
+    for path in sorted(layout.root.glob(f"prune_rounds_*_{target}_*.csv")):
         frame = io.read_csv(path)
         final = (frame["size_before"].iloc[-1] - frame["n_removed"].iloc[-1]) / frame["size_before"].iloc[0]
         guide[path.stem.removeprefix("prune_rounds_")] = {
@@ -160,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 info["round_seconds_as_run"], info["round_seconds"] = info["round_seconds"], float(seconds)
     report = {
         "results": str(args.results),
+        "target": target,
         "stage_wall_seconds": {STAGES.get(row.script, row.script): {"seconds": float(row.sum),
                                                                     "runs": int(row.count)}
                                for row in by_script.itertuples()},
