@@ -97,11 +97,13 @@ def project(scores: pd.DataFrame, diagnostics: pd.DataFrame, guide: dict[str, An
         on_grid = {round(f, 6) for f in grid}
         baseline_seeds = min(settings["seeds"]["xgb"], settings["seeds"]["rf"])
         for strategy in ("random", "qbc", "rf_u", "xgb_u"):
-            seconds = 0.0
-            for seed in range(al_seeds):
-                seconds += float(sum(step_cost.get((strategy, size_bin(f)), np.nan) for f in steps
-                                     if not (strategy == "random" and seed < baseline_seeds
-                                             and round(float(f), 6) in on_grid)))
+            def steps_seconds(fractions: Any, strategy: str = strategy) -> float:
+                return float(sum(step_cost.get((strategy, size_bin(f)), np.nan) for f in fractions))
+
+            seconds = al_seeds * steps_seconds(steps)
+            if strategy == "random":
+                seconds -= min(al_seeds, baseline_seeds) * steps_seconds(
+                    [f for f in steps if round(float(f), 6) in on_grid])
             per_strategy[strategy] = seconds
             al_seconds += seconds
     parallel = (random_seconds + pruning_seconds + al_seconds) / n_jobs

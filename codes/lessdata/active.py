@@ -207,6 +207,13 @@ class CampaignReport:
         return sum(t["fit_seconds"] + t["query_fit_seconds"] for t in self.step_timings)
 
 
+def _read_only(values: Any) -> np.ndarray:
+    """``values`` (a fresh array) as floats that the strategies sharing them cannot modify."""
+    array = np.asarray(values, dtype=float)
+    array.flags.writeable = False
+    return array
+
+
 class _PredictOnce:
     """A fitted model whose predictions on the step's candidate matrix are computed once.
 
@@ -219,17 +226,13 @@ class _PredictOnce:
     def __init__(self, model: Any, candidates: np.ndarray, predicted: np.ndarray | None = None) -> None:
         self.model = model
         self._candidates = candidates
-        self._predicted = predicted
-        if predicted is not None:
-            self._predicted = np.asarray(predicted, dtype=float)
-            self._predicted.flags.writeable = False
+        self._predicted = None if predicted is None else _read_only(predicted)
 
     def predict(self, X: Any) -> np.ndarray:
         if X is not self._candidates:
             return self.model.predict(X)
         if self._predicted is None:
-            self._predicted = np.asarray(self.model.predict(X), dtype=float)
-            self._predicted.flags.writeable = False
+            self._predicted = _read_only(self.model.predict(X))
         return self._predicted
 
     def __getattr__(self, name: str) -> Any:
@@ -243,12 +246,9 @@ def _in_candidate_order(unused: dict[str, np.ndarray], candidates: np.ndarray) -
     these are the values a fresh ``predict`` on the candidates would return.
     """
     rows, predicted = unused.get("rows"), unused.get("predicted")
-    if rows is None or predicted is None or len(rows) != len(candidates):
+    if rows is None or predicted is None or not np.array_equal(rows, np.sort(candidates)):
         return None
-    at = np.searchsorted(rows, candidates)
-    if (at >= len(rows)).any() or not np.array_equal(rows[np.minimum(at, len(rows) - 1)], candidates):
-        return None
-    return predicted[at]
+    return predicted[np.searchsorted(rows, candidates)]
 
 
 def _query_model(name: str, data: ExperimentData, selected: np.ndarray, seed: int,
@@ -306,11 +306,10 @@ def step_diagnostics(strategy: str, models: dict[str, Any], data: ExperimentData
     errors = np.abs(np.asarray(models["xgb"].predict(X_candidates), float) - data.pool.y[candidates])
     pool_error = float(errors.mean()) if errors.size else float("nan")
     batch_error = float(errors[chosen].mean()) if len(chosen) else float("nan")
-    row = {"spearman_score_vs_error": _spearman(np.asarray(scores, float), errors),
-           "batch_mean_abs_error": batch_error, "pool_mean_abs_error": pool_error,
-           "batch_to_pool_error": batch_error / pool_error if pool_error > 0 else float("nan"),
-           "id_test_nll": float("nan"), "id_test_miscalibration_area": float("nan"),
-           "id_test_coverage_90": float("nan")}
+    row = dict.fromkeys(DIAGNOSTIC_COLUMNS, float("nan"))
+    row.update(spearman_score_vs_error=_spearman(np.asarray(scores, float), errors),
+               batch_mean_abs_error=batch_error, pool_mean_abs_error=pool_error,
+               batch_to_pool_error=batch_error / pool_error if pool_error > 0 else float("nan"))
     record = selectors.find(strategy)
     distribution = record.distribution if record is not None else None
     if distribution is not None and len(data.test):
@@ -433,7 +432,7 @@ def run_campaign(campaign: Campaign, context: RunContext,
     # query reads no model, so a step whose cells the baseline already stored is not fitted again.
     stored = store.done_keys() if strategy is random_query else set()
     for step in range(first_step, len(plan)):
-        timing = {"step": step}
+        timing = {"step": step, "fit_seconds": 0.0}
         step_started = time.perf_counter()
         # 1. Evaluate: XGB and RF on the selected set, rows stored at once.
         rows, fitted = [], {}
@@ -446,8 +445,7 @@ def run_campaign(campaign: Campaign, context: RunContext,
                                                        device=context.device,
                                                        unused_predictions=unused[model_name])
             rows += [{**cell.fields(), **row, "profile": context.profile} for row in scored]
-            timing["fit_seconds"] = timing.get("fit_seconds", 0.0) + float(scored[0]["fit_seconds"])
-        timing.setdefault("fit_seconds", 0.0)
+            timing["fit_seconds"] += float(scored[0]["fit_seconds"])
         timing["eval_predict_seconds"] = sum(float(row["predict_seconds"]) for row in rows)
         mark = time.perf_counter()
         if rows:
