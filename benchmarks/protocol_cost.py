@@ -9,6 +9,11 @@ The walls are as run: a stage that shared the machine with other work took longe
 (the manifests say when each ran).  Fit seconds are per cell, so with two worker processes the wall is
 about half their sum.
 
+A folder run across several sittings (the process ended with a session and resumed in the next) may
+keep a ledger, ``sittings.txt``, with one line per sitting ``sitting N counted START .. END`` (ISO
+times, the span whose work was kept); its sum is the measured wall of the whole run, which the
+manifests alone miss when a process was ended before it could write one.
+
 ``--project`` adds what the whole protocol of the folder's profile would take on this machine, from the
 same measurements: every random-subset and pruning-evaluation cell at the measured mean cost of its
 model and size class, every active-learning step at the measured mean step time of its strategy and
@@ -25,7 +30,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +68,26 @@ def stage_walls(manifests: list[dict[str, Any]]) -> pd.DataFrame:
                      "detail": str(config.get("strategies") or config.get("guide")
                                    or config.get("models") or "")})
     return pd.DataFrame(rows)
+
+
+SITTING_LINE = re.compile(r"^sitting (\d+) counted (\S+) \.\. (\S+)")
+
+
+def sittings(ledger: Path) -> list[dict[str, Any]]:
+    """The kept span of each sitting from a ledger's ``sitting N counted START .. END`` lines."""
+    rows = []
+    for number, line in enumerate(ledger.read_text().splitlines(), 1):
+        match = SITTING_LINE.match(line)
+        if not match:
+            continue
+        try:
+            start, end = (datetime.fromisoformat(value.replace("Z", "+00:00")) for value in match.group(2, 3))
+        except ValueError as error:
+            raise ValueError(f"{ledger}, line {number}: {error}; write ISO times such as "
+                             "2026-12-02T16:06:13Z") from None
+        rows.append({"sitting": int(match.group(1)), "start": match.group(2), "end": match.group(3),
+                     "seconds": (end - start).total_seconds()})
+    return rows
 
 
 def cell_cost(scores: pd.DataFrame) -> pd.Series:
@@ -180,9 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         for key, seconds in replaced.items():
             if name.endswith(f"_{key}"):
                 info["round_seconds_as_run"], info["round_seconds"] = info["round_seconds"], float(seconds)
+    ledger = layout.root / "sittings.txt"
+    kept = sittings(ledger) if ledger.is_file() else []
     report = {
         "results": str(args.results),
         "target": target,
+        "sittings": kept,
+        "measured_wall_seconds": sum(row["seconds"] for row in kept) if kept else None,
         "stage_wall_seconds": {STAGES.get(row.script, row.script): {"seconds": float(row.sum),
                                                                     "runs": int(row.count)}
                                for row in by_script.itertuples()},
@@ -206,12 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     total = report["total_wall_seconds"]
     print(f"{args.results}: {total:,.0f} s of stage walls ({total / 3600:.2f} h) over {len(walls)} runs",
           file=sys.stderr)
+    if kept:
+        measured = report["measured_wall_seconds"]
+        print(f"measured wall over {len(kept)} sitting(s) ({ledger.name}): {measured:,.0f} s "
+              f"({measured / 3600:.2f} h)", file=sys.stderr)
     for stage, value in report["stage_wall_seconds"].items():
         print(f"  {stage:32s} {value['seconds']:9,.0f} s in {value['runs']} run(s)", file=sys.stderr)
     for strategy, value in al.items():
         query, step = value.get("query_seconds", np.nan), value.get("step_seconds", np.nan)
         print(f"  AL {strategy:12s} {value['steps']:4d} steps: query {query:8,.0f} s, step {step:8,.0f} s",
               file=sys.stderr)
+    print(f"  prediction: ID test {predict['id_test_seconds']:,.0f} s, unused pool "
+          f"{predict['unused_pool_seconds']:,.0f} s (cell seconds)", file=sys.stderr)
     print(f"wrote {out}")
     return 0
 
