@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 "worker processes",
     }
     if args.project:
-        settings_file = layout.root / "settings.json"
+        settings_file = layout.settings
         profile = io.read_json(settings_file).get("profile", "paper") if settings_file.is_file() else "paper"
         report["projection"] = project(scores, diagnostics, guide, profile, args.al_seeds, args.n_jobs)
         projection = report["projection"]
