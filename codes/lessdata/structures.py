@@ -258,8 +258,21 @@ def _validate_structure(structure: Structure, fmt: str) -> None:
 
 
 def _wrapped(structure: Structure) -> Structure:
-    """Copy with all sites translated into the unit cell (the paper's preprocessing step)."""
-    return Structure.from_sites(structure, to_unit_cell=True, properties=dict(structure.properties))
+    """Copy with all sites translated into the unit cell (the paper's preprocessing step).
+
+    Fractional coordinates are taken modulo 1 and a result that rounds to exactly 1.0 (``np.mod`` of
+    a tiny negative number) is set to 0.0.  pymatgen leaves such a site at 1.0, but its Voronoi
+    tessellation (``VoronoiNN.get_all_voronoi_polyhedra``) puts the site's own image at 0.0 twice
+    -- once wrapped, once as a neighbour -- and the coincident points leave the site without a
+    Voronoi cell ("No Voronoi neighbors found for site"): 13 % of a random sample of OQMD-ICSD
+    crystals failed all four Voronoi featurizers that way before this step.
+    """
+    frac = np.mod(np.asarray(structure.frac_coords, dtype=np.float64), 1.0)
+    frac[frac >= 1.0] = 0.0
+    wrapped = Structure(structure.lattice, [site.species for site in structure], frac,
+                        charge=structure.charge, site_properties=structure.site_properties or None,
+                        labels=[site.label for site in structure], properties=dict(structure.properties))
+    return wrapped
 
 
 def _canonical_structure_json(structure: Structure) -> str:
