@@ -228,6 +228,9 @@ def featurize_parser() -> argparse.ArgumentParser:
                         help="drop invalid rows (listed in data/NAME/skipped_rows.csv) instead of refusing "
                              "the file")
     parser.add_argument("--base-url", help="download paper datasets from this mirror instead of Zenodo")
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="featurization processes (default: all cores for structures, 1 for "
+                             "compositions); structural features are checkpointed, rerun to resume")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -260,7 +263,8 @@ def featurize_main(argv: Sequence[str] | None = None) -> int:
     spec = resolve(args.dataset)
     for target in [args.target] if args.target else list(spec.targets):
         started = time.perf_counter()
-        dataset = load_dataset(spec.key, target, progress=not args.no_progress, base_url=args.base_url)
+        dataset = load_dataset(spec.key, target, progress=not args.no_progress, base_url=args.base_url,
+                               n_jobs=args.n_jobs)
         print(dataset.summary())
         print(f"  features: {'from cache' if dataset.provenance.get('features_from_cache') else 'computed'}"
               f", {time.perf_counter() - started:.1f} s")

