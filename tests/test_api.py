@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.tree import DecisionTreeRegressor
 
 import lessdata
-from lessdata import api, config, console, pruning, runner
+from lessdata import api, config, console, pruning, runner, strategies
+from lessdata.active import Campaign, run_campaign
 
 README = config.REPO_ROOT / "README.md"
 
@@ -119,6 +120,118 @@ def test_random_subsets_are_the_runner_permutation_prefixes() -> None:
     assert table["train_size"].tolist() == [runner.size_of(f, n_pool) for _ in seeds for f in fractions]
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         api.random_subsets(_Recorder(), X, y, X, y, fractions=[0.0])
+
+
+# --------------------------------------------------------------------------------------------------
+# Active learning on a user's arrays.
+# --------------------------------------------------------------------------------------------------
+def test_active_learning_docstring_example_runs() -> None:
+    runner_ = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(api.active_learning, "active_learning", globs={}):
+        runner_.run(test)
+    failed, attempted = runner_.summarize(verbose=False)
+    assert failed == 0 and attempted >= 8
+    assert '"qbc"' in api.active_learning.__doc__  # the documented example is a QBC campaign
+
+
+def test_active_learning_runs_the_campaign_loop(small_env: Path, tmp_path: Path) -> None:
+    """On a registered dataset's pool and test set, QBC picks the rows and scores of `lessdata al`."""
+    context = runner.RunContext(str(tmp_path / "out"), "quick", n_threads=1)
+    run_campaign(Campaign("mp18_small", "e_form", "qbc", 0, 0.05, 0.05, 0.15), context)
+    data = runner.experiment_data(context, "mp18_small", "e_form")
+    result = lessdata.active_learning("qbc", data.pool.X, data.pool.y, X_test=data.test.X, y_test=data.test.y,
+                                      start_frac=0.05, step=0.05, stop_frac=0.15)
+    campaign = runner.ResultsStore(context.out_dir).load_selection("al_mp18_small_e_form_s0_qbc_seed0")
+    assert [str(i) for i in data.pool.ids[result.order]] == campaign["ids"]
+    assert list(result.sizes) == campaign["sizes"] and list(result.fractions) == campaign["fractions"]
+    assert result.step_added.tolist() == np.repeat([0, 1, 2], np.diff([0, *result.sizes])).tolist()
+    stored = runner.ResultsStore(context.out_dir).read().replace({"eval_set": {"id_test": "test"}})
+    merged = result.scores.merge(stored, on=["model", "train_size", "eval_set"], suffixes=("", "_stored"))
+    assert len(merged) == len(result.scores) == 3 * 2 * 2  # steps x models x (test, unused)
+    for column in ("mae", "rmse", "r2"):  # equal up to the CSV's round trip
+        np.testing.assert_allclose(merged[column], merged[f"{column}_stored"], rtol=1e-12)
+    assert (merged["n_eval"] == merged["n_eval_stored"]).all()
+
+
+def test_active_learning_runs_a_users_strategy_on_dataframes() -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(100, 3)), columns=["a", "b", "c"])
+    y = pd.Series(X["a"] * 2 + rng.normal(scale=0.1, size=100))
+    calls: list[dict] = []
+
+    def lowest_first(models, X_unlabelled, n, rng):
+        predicted = models["tree"].predict(X_unlabelled)
+        calls.append({"models": sorted(models), "n": n, "rows": len(X_unlabelled),
+                      "seed": models["tree"].random_state, "predicted": predicted,
+                      "rng": isinstance(rng, np.random.Generator)})
+        return strategies.top_n(-predicted, n), -predicted
+
+    result = lessdata.active_learning(lowest_first, X, y, models={"tree": DecisionTreeRegressor(max_depth=3)},
+                                      n_start=20, step=10, stop_frac=0.5, random_state=7)
+    assert result.strategy == "lowest_first" and result.sizes == (20, 30, 40, 50)
+    assert [(c["n"], c["rows"], c["seed"], c["models"], c["rng"]) for c in calls] == [
+        (10, 80, 7, ["tree"], True), (10, 70, 7, ["tree"], True), (10, 60, 7, ["tree"], True),
+        (0, 50, 7, ["tree"], True)]
+    np.testing.assert_array_equal(result.order[:20], runner.pool_permutation(7, 100)[:20])
+    assert len(set(result.order)) == 50 and result.train_rows(1).tolist() == result.order[:30].tolist()
+    # each step's batch: the strategy's choice among the unused rows, listed in the seed's permutation order
+    permutation = runner.pool_permutation(7, 100)
+    for step, call in enumerate(calls[:-1]):
+        candidates = permutation[~np.isin(permutation, result.train_rows(step))]
+        batch = result.order[result.sizes[step]: result.sizes[step + 1]]
+        np.testing.assert_array_equal(batch, candidates[strategies.top_n(-call["predicted"], 10)])
+        assert (result.step_added[np.isin(result.order, batch)] == step + 1).all()
+        assert call["predicted"][np.isin(candidates, batch)].max() <= call["predicted"][
+            ~np.isin(candidates, batch)].min()
+    scores = result.scores
+    assert scores["eval_set"].unique().tolist() == ["unused"]  # no test set given
+    assert scores["model"].unique().tolist() == ["tree"] and scores["n_eval"].tolist() == [80, 70, 60, 50]
+    assert scores["train_frac"].tolist() == [0.2, 0.3, 0.4, 0.5]
+
+    def indices_only(models, X_unlabelled, n, rng):
+        return np.arange(n)
+
+    with pytest.raises(ValueError, match=r"must return \(indices, scores\)"):
+        lessdata.active_learning(indices_only, X, y, models={"tree": DecisionTreeRegressor()}, n_start=20,
+                                 step=10, stop_frac=0.5)
+
+
+def test_random_active_learning_is_the_random_baseline() -> None:
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(200, 4)), rng.normal(size=200)
+    tree = DecisionTreeRegressor(max_depth=4)
+    result = lessdata.active_learning("random", X, y, X_test=X[:30], y_test=y[:30], models={"tree": tree},
+                                      start_frac=0.1, step=0.1, stop_frac=0.3, random_state=3)
+    np.testing.assert_array_equal(result.order, runner.pool_permutation(3, 200)[:60])
+    baseline = api.random_subsets(tree, X, y, X[:30], y[:30], fractions=[0.1, 0.2, 0.3], seeds=[3])
+    test = result.scores[result.scores["eval_set"] == "test"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(test[["train_size", "mae", "rmse", "r2"]],
+                                  baseline[["train_size", "mae", "rmse", "r2"]])
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"y": np.arange(99.0)}, r"y must be 1-D with one value per row of its features \(100\)"),
+    ({"strategy": "uncertainty"}, "strategy='uncertainty' is not a registered strategy; pass one of random"),
+    ({"strategy": 3}, "or your own function strategy"),
+    ({"models": ("xgb",)}, r"strategy 'qbc' reads the step's xgb and rf model\(s\); add rf to models="),
+    ({"models": ("knn",)}, "'knn' is not one: pass your own estimators by name"),
+    ({"models": {"knn": "KNeighborsRegressor"}}, r"models\['knn'\] must be an unfitted scikit-learn"),
+    ({"X_test": np.zeros((5, 3))}, "pass both X_test and y_test"),
+    ({"X_test": np.zeros((5, 2)), "y_test": np.zeros(5)}, "X_test has 2 features, X has 3"),
+    ({"y": np.r_[np.nan, np.arange(99.0)]}, "y has 1 non-finite values"),
+    ({"start_frac": 0.1, "n_start": 10}, "start_frac= .* or n_start= .*, not both"),
+    ({"n_start": 80}, r"n_start must be a row count from 1 to stop_frac x the pool \(35\)"),
+    ({"step": 0.001}, "step=0.001 adds less than one row per step to a pool of 100"),
+    ({"step": -2}, "step must be a fraction of the pool"),
+    ({"stop_frac": 1.5}, r"stop_frac must be in \(0, 1\]"),
+    ({"profile": "fast"}, "fast"),
+])
+def test_active_learning_bad_input_names_the_argument(change: dict, message: str) -> None:
+    X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100.0)
+    arguments = {"strategy": "qbc", "X": X, "y": y, **change}
+    with pytest.raises(ValueError, match=message):
+        lessdata.active_learning(arguments.pop("strategy"), arguments.pop("X"), arguments.pop("y"),
+                                 **arguments)
 
 
 def readme_python_block(section: str = "## Use it from Python") -> str:

@@ -1,7 +1,8 @@
 """lessdata: measure and exploit redundancy in large materials datasets.
 
-From Python, start with :func:`lessdata.prune` and :func:`lessdata.random_subsets` (:mod:`lessdata.api`);
-from the shell, with the ``lessdata`` command (:mod:`lessdata.console`).  Public names load on first use.
+From Python, start with :func:`lessdata.prune`, :func:`lessdata.random_subsets` and
+:func:`lessdata.active_learning` (:mod:`lessdata.api`); from the shell, with the ``lessdata`` command
+(:mod:`lessdata.console`).  Public names load on first use.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ __version__ = "0.1.0"
 
 #: Public name -> module that defines it (imported when the name is first looked up).
 _LAZY = {
+    "active_learning": "lessdata.api",
+    "ActiveLearningResult": "lessdata.api",
     "prune": "lessdata.api",
     "random_subsets": "lessdata.api",
     "PruningResult": "lessdata.pruning",
@@ -23,13 +26,13 @@ _LAZY = {
     "StoreLayout": "lessdata.store",
 }
 
-__all__ = ["IBUGRegressor", "PruningResult", "ResultsStore", "StoreLayout", "__version__", "metrics", "prune",
-           "random_subsets"]
+__all__ = ["ActiveLearningResult", "IBUGRegressor", "PruningResult", "ResultsStore", "StoreLayout",
+           "__version__", "active_learning", "metrics", "prune", "random_subsets"]
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from typing import Any
 
-    from lessdata.api import prune, random_subsets
+    from lessdata.api import ActiveLearningResult, active_learning, prune, random_subsets
     from lessdata.evaluate import metrics
     from lessdata.ibug import IBUGRegressor
     from lessdata.pruning import PruningResult

@@ -3,7 +3,9 @@
 From a seeded 1 % of the pool, each step fits XGB and RF on the selected set, stores their scores, asks
 the strategy (:mod:`lessdata.selectors`, :mod:`lessdata.strategies`) for the next batch and checkpoints
 the selection, so an interrupted campaign ends exactly like an uninterrupted one.  Each step also writes
-why the strategy works or not (``al_diagnostics.csv``; see ``docs/decisions.md``).
+why the strategy works or not (``al_diagnostics.csv``; see ``docs/decisions.md``).  The loop itself,
+free of files, is :func:`al_steps`: :func:`run_campaign` and :func:`lessdata.active_learning` (a user's
+own arrays) both run it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import norm, spearmanr
+from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from lessdata import config, selectors
@@ -38,7 +41,7 @@ from lessdata.runner import (
     split_seed_of,
 )
 from lessdata.store import DEFAULT_SPLIT, SettingsMismatchError, StoreLayout
-from lessdata.strategies import MIN_SCALE, Z95, random_query
+from lessdata.strategies import MIN_SCALE, Z95, QueryStrategy, random_query
 
 #: Models the evaluator trains at every step (their fits and rows are part of every campaign).
 EVALUATED_MODELS = ("xgb", "rf")
@@ -76,6 +79,19 @@ class CampaignPlan:
     def batch(self, step: int) -> int:
         """Rows to query after evaluating ``step`` (0 after the last one)."""
         return self.sizes[step + 1] - self.sizes[step] if step + 1 < len(self.sizes) else 0
+
+    @classmethod
+    def of_fractions(cls, n_pool: int, init_frac: float, step_frac: float, stop_frac: float) -> CampaignPlan:
+        """Steps at the nominal fractions ``init_frac + i x step_frac`` (rounded to 6 decimals) up to
+        ``stop_frac``, each of :func:`lessdata.runner.size_of` rows of a pool of ``n_pool``."""
+        n_steps = int(math.floor((stop_frac - init_frac) / step_frac + 1e-9)) + 1
+        fractions = tuple(round(init_frac + i * step_frac, 6) for i in range(n_steps))
+        return cls(fractions, tuple(size_of(fraction, n_pool) for fraction in fractions))
+
+    @property
+    def grows(self) -> bool:
+        """Whether every step adds at least one row (a too small step on a small pool adds none)."""
+        return all(after > before for before, after in zip(self.sizes, self.sizes[1:], strict=False))
 
 
 @dataclass(frozen=True)
@@ -123,13 +139,11 @@ class Campaign:
         Raises:
             LessdataError: when a step would add no row (the pool is too small for ``step_frac``).
         """
-        n_steps = int(math.floor((self.stop_frac - self.init_frac) / self.step_frac + 1e-9)) + 1
-        fractions = tuple(round(self.init_frac + i * self.step_frac, 6) for i in range(n_steps))
-        sizes = tuple(size_of(fraction, n_pool) for fraction in fractions)
-        if any(after <= before for before, after in zip(sizes, sizes[1:], strict=False)):
+        plan = CampaignPlan.of_fractions(n_pool, self.init_frac, self.step_frac, self.stop_frac)
+        if not plan.grows:
             raise LessdataError(f"step_frac={self.step_frac} adds less than one row per step to a pool of "
                                 f"{n_pool}; use a larger --step-frac")
-        return CampaignPlan(fractions, sizes)
+        return plan
 
     def cell(self, model: str, step: int, plan: CampaignPlan) -> Cell:
         """The results-table cell of ``model`` evaluated at ``step`` (its key identifies the rows)."""
@@ -387,15 +401,157 @@ def resume_point(campaign: Campaign, plan: CampaignPlan, info: dict[str, Any], d
     return steps_done, rows[: plan.sizes[min(steps_done, len(plan) - 1)]]
 
 
+@dataclass
+class ALStep:
+    """One step of :func:`al_steps`, handed to the caller once the step's batch is chosen.
+
+    Attributes:
+        step: the step (0: the initial set).
+        scores: each evaluated model's :func:`~lessdata.evaluate.fit_and_score` rows, by model name
+            (empty when the step's fits were reused).
+        reused: the caller's ``reuse`` said this step's scores exist already, so nothing was fitted.
+        n_unlabelled: candidates the strategy ranked.
+        batch: pool positions the strategy chose, in its order (empty after the last step).
+        selected: the selection after adding ``batch`` (pool positions, in the order chosen).
+        diagnostic: :func:`step_diagnostics` of the choice (NaN when reused, empty when not asked for).
+        timing: seconds of the step's parts up to here (``step_seconds`` included); callers add theirs.
+    """
+
+    step: int
+    scores: dict[str, list[dict[str, Any]]]
+    reused: bool
+    n_unlabelled: int
+    batch: np.ndarray
+    selected: np.ndarray
+    diagnostic: dict[str, float]
+    timing: dict[str, float]
+
+
+def _fresh(estimator: Any, seed: int) -> Any:
+    """An unfitted clone of a user's estimator, its ``random_state`` (when it has one) set to ``seed``."""
+    model = clone(estimator)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    return model
+
+
+def al_steps(data: ExperimentData, plan: CampaignPlan, strategy: str, query: QueryStrategy, *, seed: int,
+             context: RunContext, selected: np.ndarray | None = None, first_step: int = 0,
+             query_models: Sequence[str] = (), ibug: dict[str, Any] | None = None,
+             evaluated: Sequence[str] = EVALUATED_MODELS, estimators: Mapping[str, Any] | None = None,
+             reuse: Callable[[int], bool] | None = None,
+             on_scores: Callable[[int, dict[str, list[dict[str, Any]]]], None] | None = None,
+             diagnose: bool = True) -> Iterator[ALStep]:
+    """The active-learning loop, without files: one :class:`ALStep` per step of ``plan``.
+
+    Per step: fit the ``evaluated`` models on the selected rows and score them
+    (:func:`~lessdata.evaluate.fit_and_score`; ``on_scores`` receives the rows at once), fit any model
+    only the strategy needs (``query_models``: ``xgb_ibug``), query the next batch from the unlabelled
+    pool (reading the scoring's predictions on the unused pool rather than predicting it again), compute
+    the diagnostics, then grow the selection.  Nothing else is kept: what to store is the caller's.
+
+    Determinism: model ``random_state`` = ``seed``; the initial set (when ``selected`` is None) is the
+    first ``plan.sizes[0]`` rows of the seed's permutation, the candidates are listed in that
+    permutation's order (stable tie-breaks) and the strategy's ``rng`` is seeded by (seed, step), so a
+    loop resumed at ``first_step`` with the rows selected before it ends exactly like an uninterrupted one.
+
+    Args:
+        data: the pool, the ID test set and the OOD sets every model is scored on.
+        plan: training-set size of every step.
+        strategy: the strategy's name (error messages; :func:`step_diagnostics` reads its record).
+        query: the query function (:data:`lessdata.strategies.QueryStrategy`).
+        seed: model seed, permutation and query rng.
+        context: profile, device and threads per model.
+        selected: pool positions selected before ``first_step``.
+        first_step: first step to run.
+        query_models: models the strategy reads; any the step does not evaluate is fitted for the query.
+        ibug: :class:`~lessdata.ibug.IBUGRegressor` keywords for an ``xgb_ibug`` query model.
+        evaluated: models fitted and scored at every step (built by :func:`lessdata.models.make_model`,
+            or a fresh clone of ``estimators[name]`` when given).
+        estimators: unfitted estimators by name, for models other than the study's.
+        reuse: ``reuse(step)`` True skips the step's fits (their rows exist already); only a strategy
+            that reads no model (random) can be queried then.
+        on_scores: called with (step, scores) after the step's fits, before the query.
+        diagnose: compute :func:`step_diagnostics` (needs an evaluated ``xgb``).
+
+    Yields:
+        The step's :class:`ALStep`, after its batch joined the selection.
+
+    Raises:
+        RuntimeError: the strategy returned other than ``n`` distinct candidates.
+    """
+    n_pool = len(data.pool)
+    order = pool_permutation(seed, n_pool)
+    selected = order[: plan.sizes[0]] if selected is None else np.asarray(selected, dtype=np.int64)
+    is_selected = np.zeros(n_pool, dtype=bool)
+    is_selected[selected] = True
+    for step in range(first_step, len(plan)):
+        timing = {"step": step, "fit_seconds": 0.0}
+        step_started = time.perf_counter()
+        # 1. Evaluate: the models on the selected set; the caller gets the rows at once.
+        scores: dict[str, list[dict[str, Any]]] = {}
+        fitted: dict[str, Any] = {}
+        unused: dict[str, dict[str, np.ndarray]] = {name: {} for name in evaluated}
+        reused = reuse is not None and reuse(step)
+        for name in () if reused else evaluated:
+            model = None if estimators is None else _fresh(estimators[name], seed)
+            scores[name], fitted[name] = fit_and_score(name, data, selected, profile=context.profile,
+                                                       seed=seed, n_threads=context.n_threads,
+                                                       device=context.device, model=model,
+                                                       unused_predictions=unused[name])
+            timing["fit_seconds"] += float(scores[name][0]["fit_seconds"])
+        timing["eval_predict_seconds"] = sum(float(row["predict_seconds"])
+                                             for rows in scores.values() for row in rows)
+        mark = time.perf_counter()
+        if scores and on_scores is not None:
+            on_scores(step, scores)
+        timing["store_seconds"] = time.perf_counter() - mark
+        # 2. Query: the unlabelled pool in the permutation's order, the step's models, a seeded rng.
+        mark = time.perf_counter()
+        candidates = order[~is_selected[order]]
+        X_candidates = data.pool.X[candidates]
+        models: dict[str, Any] = {name: _PredictOnce(model, X_candidates,
+                                                     _in_candidate_order(unused[name], candidates))
+                                  for name, model in fitted.items()}
+        query_started = time.perf_counter()
+        for name in query_models:
+            if name not in models:
+                models[name] = _query_model(name, data, selected, seed, context, ibug)
+        timing["query_fit_seconds"] = time.perf_counter() - query_started
+        n_new = plan.batch(step)
+        chosen, ranking = query(models, X_candidates, n_new, np.random.default_rng([seed, step]))
+        chosen = np.asarray(chosen, dtype=np.int64)
+        if len(chosen) != n_new or len(np.unique(chosen)) != n_new or (
+                n_new and not 0 <= chosen.min() <= chosen.max() < len(candidates)):
+            raise RuntimeError(f"strategy {strategy!r} returned {len(chosen)} indices for a batch "
+                               f"of {n_new} distinct candidates out of {len(candidates)}")
+        timing["query_seconds"] = time.perf_counter() - mark - timing["query_fit_seconds"]
+        # 3. Diagnostics of this step's choice.
+        mark = time.perf_counter()
+        if reused:  # no model of this step to measure errors with
+            diagnostic = dict.fromkeys(DIAGNOSTIC_COLUMNS, float("nan"))
+        elif diagnose:
+            diagnostic = step_diagnostics(strategy, models, data, candidates, X_candidates, chosen,
+                                          np.asarray(ranking, dtype=float))
+        else:
+            diagnostic = {}
+        timing["diagnostics_seconds"] = time.perf_counter() - mark
+        # 4. Grow the selection.
+        new_rows = candidates[chosen]
+        selected = np.concatenate([selected, new_rows])
+        is_selected[new_rows] = True
+        timing["step_seconds"] = time.perf_counter() - step_started  # the caller adds its bookkeeping
+        yield ALStep(step, scores, reused, len(candidates), new_rows, selected, diagnostic, timing)
+
+
 def run_campaign(campaign: Campaign, context: RunContext,
                  records: dict[str, selectors.Selector] | None = None) -> CampaignReport:
     """Run (or continue) one campaign; every step's results are saved before the next step starts.
 
-    Per step: fit XGB and RF on the selected set and score them (:func:`~lessdata.evaluate.fit_and_score`),
-    store their rows, fit any model only the strategy needs, query the next batch from the unlabelled
-    pool with those models (reading the scoring's predictions on the unused pool rather than predicting
-    it again), compute the diagnostics, then checkpoint the grown selection.  A random campaign skips
-    the fits of steps whose cells the random baseline has already stored: they are the same cells.
+    The steps are :func:`al_steps`' (fit XGB and RF on the selected set and score them, query the next
+    batch, compute the diagnostics); per step this stores the score rows before the query, then the
+    diagnostics row, then checkpoints the grown selection.  A random campaign skips the fits of steps
+    whose cells the random baseline has already stored: they are the same cells.
 
     Determinism: model ``random_state`` = the campaign seed, the initial set is the seed's permutation
     prefix, the candidates are listed in that permutation's order (stable tie-breaks) and the strategy's
@@ -418,83 +574,40 @@ def run_campaign(campaign: Campaign, context: RunContext,
     os.environ["LESSDATA_DATA_DIR"] = context.data_dir  # workers read datasets from the run's folder
     data = experiment_data(context, campaign.dataset, campaign.target, split_seed_of(campaign.split))
     store, diagnostics = ResultsStore(context.out_dir), DiagnosticsTable(context.out_dir)
-    n_pool = len(data.pool)
-    plan = campaign.plan(n_pool)
+    plan = campaign.plan(len(data.pool))
     info = _checkpoint_info(campaign, plan, context, data)
     first_step, selected = resume_point(campaign, plan, info, data, store, diagnostics)
     report = CampaignReport(campaign.name, campaign.strategy, campaign.seed, len(plan),
                             steps_skipped=first_step)
     strategy = selectors.query_of(campaign.strategy)
-    order = pool_permutation(campaign.seed, n_pool)
-    is_selected = np.zeros(n_pool, dtype=bool)
-    is_selected[selected] = True
     # Random AL trains on the random baseline's subsets (same rows, same seed, same cell keys) and its
     # query reads no model, so a step whose cells the baseline already stored is not fitted again.
     stored = store.done_keys() if strategy is random_query else set()
-    for step in range(first_step, len(plan)):
-        timing = {"step": step, "fit_seconds": 0.0}
-        step_started = time.perf_counter()
-        # 1. Evaluate: XGB and RF on the selected set, rows stored at once.
-        rows, fitted = [], {}
-        unused: dict[str, dict[str, np.ndarray]] = {name: {} for name in EVALUATED_MODELS}
-        reused = bool(stored) and all(campaign.cell(m, step, plan).key() in stored for m in EVALUATED_MODELS)
-        for model_name in () if reused else EVALUATED_MODELS:
-            cell = campaign.cell(model_name, step, plan)
-            scored, fitted[model_name] = fit_and_score(model_name, data, selected, profile=context.profile,
-                                                       seed=campaign.seed, n_threads=context.n_threads,
-                                                       device=context.device,
-                                                       unused_predictions=unused[model_name])
-            rows += [{**cell.fields(), **row, "profile": context.profile} for row in scored]
-            timing["fit_seconds"] += float(scored[0]["fit_seconds"])
-        timing["eval_predict_seconds"] = sum(float(row["predict_seconds"]) for row in rows)
-        mark = time.perf_counter()
-        if rows:
-            store.add(rows)
-        timing["store_seconds"] = time.perf_counter() - mark
-        # 2. Query: the unlabelled pool in the permutation's order, the step's models, a seeded rng.
-        mark = time.perf_counter()
-        candidates = order[~is_selected[order]]
-        X_candidates = data.pool.X[candidates]
-        models: dict[str, Any] = {name: _PredictOnce(model, X_candidates,
-                                                     _in_candidate_order(unused[name], candidates))
-                                  for name, model in fitted.items()}
-        query_started = time.perf_counter()
-        for name in selectors.models_of(campaign.strategy):
-            if name not in models:
-                models[name] = _query_model(name, data, selected, campaign.seed, context,
-                                            selectors.get(campaign.strategy).ibug)
-        timing["query_fit_seconds"] = time.perf_counter() - query_started
-        n_new = plan.batch(step)
-        chosen, scores = strategy(models, X_candidates, n_new, np.random.default_rng([campaign.seed, step]))
-        chosen = np.asarray(chosen, dtype=np.int64)
-        if len(chosen) != n_new or len(np.unique(chosen)) != n_new or (
-                n_new and not 0 <= chosen.min() <= chosen.max() < len(candidates)):
-            raise RuntimeError(f"strategy {campaign.strategy!r} returned {len(chosen)} indices for a batch "
-                               f"of {n_new} distinct candidates out of {len(candidates)}")
-        timing["query_seconds"] = time.perf_counter() - mark - timing["query_fit_seconds"]
-        # 3. Diagnostics of this step's choice.
-        mark = time.perf_counter()
-        if reused:  # no model of this step to measure errors with
-            diagnostic = dict.fromkeys(DIAGNOSTIC_COLUMNS, float("nan"))
-        else:
-            diagnostic = step_diagnostics(campaign.strategy, models, data, candidates, X_candidates,
-                                          chosen, np.asarray(scores, dtype=float))
-        timing["diagnostics_seconds"] = time.perf_counter() - mark
-        # 4. Checkpoint: diagnostics row, then the grown selection (written last: it marks the step done).
-        new_rows = candidates[chosen]
-        selected = np.concatenate([selected, new_rows])
-        is_selected[new_rows] = True
-        timing["step_seconds"] = time.perf_counter() - step_started  # the checkpoint's time is added below
+
+    def reuse(step: int) -> bool:
+        return bool(stored) and all(campaign.cell(m, step, plan).key() in stored for m in EVALUATED_MODELS)
+
+    def store_scores(step: int, scores: dict[str, list[dict[str, Any]]]) -> None:
+        store.add([{**campaign.cell(name, step, plan).fields(), **row, "profile": context.profile}
+                   for name, rows in scores.items() for row in rows])
+
+    steps = al_steps(data, plan, campaign.strategy, strategy, seed=campaign.seed, context=context,
+                     selected=selected, first_step=first_step,
+                     query_models=selectors.models_of(campaign.strategy),
+                     ibug=selectors.get(campaign.strategy).ibug, reuse=reuse, on_scores=store_scores)
+    for done in steps:
+        step, timing = done.step, done.timing
+        # Checkpoint: diagnostics row, then the grown selection (written last: it marks the step done).
         mark = time.perf_counter()
         diagnostics.add([{"dataset": campaign.dataset, "target": campaign.target,
                           "split": campaign.split, "strategy": campaign.strategy,
                           "selector": campaign.selector, "seed": campaign.seed, "step": step,
                           "train_frac": plan.fractions[step],
-                          "train_size": plan.sizes[step], "n_unlabelled": len(candidates),
-                          "batch_size": n_new, **diagnostic, "reused_cells": reused,
+                          "train_size": plan.sizes[step], "n_unlabelled": done.n_unlabelled,
+                          "batch_size": len(done.batch), **done.diagnostic, "reused_cells": done.reused,
                           "profile": context.profile,
                           **{k: round(v, 4) for k, v in timing.items() if k.endswith("seconds")}}])
-        store.save_selection(campaign.name, data.pool.ids[selected], **info, steps_done=step + 1,
+        store.save_selection(campaign.name, data.pool.ids[done.selected], **info, steps_done=step + 1,
                              finished=step + 1 == len(plan))
         timing["checkpoint_seconds"] = time.perf_counter() - mark
         timing["step_seconds"] += timing["checkpoint_seconds"]
