@@ -29,25 +29,49 @@ import os
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from lessdata.errors import LessdataError
 
-#: Repository root (``codes/lessdata/config.py`` -> two levels up from ``codes``).
+#: Repository root when lessdata runs from a clone (``codes/lessdata/config.py`` -> two levels up from
+#: ``codes``); see :func:`in_clone`.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def in_clone() -> bool:
+    """Whether this ``lessdata`` is the source tree of a clone (editable install) or an installed copy.
+
+    A clone keeps everything inside the repository (``data/``, ``results/``, ``figs/``).  An installed
+    package must never write next to its own files (that is inside the Python environment, which may be
+    read-only or shared): it keeps data and caches in the per-user cache folder and writes results and
+    figures under the current folder.
+    """
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "codes" / "lessdata").is_dir()
+
+
 def data_dir() -> Path:
-    """Where datasets and caches live; ``LESSDATA_DATA_DIR`` overrides ``<repo>/data``."""
-    return Path(os.environ.get("LESSDATA_DATA_DIR", REPO_ROOT / "data"))
+    """Where datasets and caches live.
+
+    ``LESSDATA_DATA_DIR`` wins; else ``<repo>/data`` in a clone and the per-user cache folder
+    (``platformdirs.user_cache_path("lessdata") / "data"``, e.g. ``~/.cache/lessdata/data``) elsewhere.
+    """
+    if "LESSDATA_DATA_DIR" in os.environ:
+        return Path(os.environ["LESSDATA_DATA_DIR"])
+    return REPO_ROOT / "data" if in_clone() else platformdirs.user_cache_path("lessdata") / "data"
 
 
 def results_dir() -> Path:
-    """Default results folder; ``LESSDATA_RESULTS_DIR`` overrides ``<repo>/results``."""
-    return Path(os.environ.get("LESSDATA_RESULTS_DIR", REPO_ROOT / "results"))
+    """Default results folder: ``LESSDATA_RESULTS_DIR``, else ``<repo>/results`` or ``./results``."""
+    if "LESSDATA_RESULTS_DIR" in os.environ:
+        return Path(os.environ["LESSDATA_RESULTS_DIR"])
+    return (REPO_ROOT if in_clone() else Path.cwd()) / "results"
 
 
 def figs_dir() -> Path:
-    """Default figures folder (``<repo>/figs``)."""
-    return Path(os.environ.get("LESSDATA_FIGS_DIR", REPO_ROOT / "figs"))
+    """Default figures folder: ``LESSDATA_FIGS_DIR``, else ``<repo>/figs`` or ``./figs``."""
+    if "LESSDATA_FIGS_DIR" in os.environ:
+        return Path(os.environ["LESSDATA_FIGS_DIR"])
+    return (REPO_ROOT if in_clone() else Path.cwd()) / "figs"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
            "active learning: grow a training set batch by batch with a selection strategy"),
     "figures": ("lessdata.cli", "make_figures_main",
                 "draw the figures and write the report from a results folder"),
+    "demo": ("lessdata.demo", "demo_main",
+             "the whole study on one dataset, step by step (what run_demo.bash runs)"),
 }
 
 

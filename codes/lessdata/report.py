@@ -109,7 +109,7 @@ best-validation epoch, so a fraction p trains on 0.9 p. What still differs from 
 #: The authors' code run unchanged on mp18_comp e_form (whole pool, their own 90/10 split: the ids in
 #: ``data/mp18_comp_authors_test_ids.txt``; paper models, 2 CPU cores).  (curve, model) -> fraction ->
 #: ID-test RMSE; "full" is the full-data fit.
-AUTHORS_SPLIT_FILE = config.REPO_ROOT / "data" / "mp18_comp_authors_test_ids.txt"
+AUTHORS_SPLIT_FILE = config.REPO_ROOT / "data" / "mp18_comp_authors_test_ids.txt"  # clone only
 AUTHORS_ON_MP18_COMP: dict[tuple[str, str], dict[float, float]] = {
     ("prune:xgb", "xgb"): {0.1: 0.236, 0.2: 0.192, 0.3: 0.162, 0.5: 0.151, 1.0: 0.145},
     ("random", "xgb"): {0.1: 0.211, 0.2: 0.196, 0.3: 0.182, 0.5: 0.172, 1.0: 0.145},
