@@ -168,7 +168,7 @@ def read_results_csv(path: str | os.PathLike, columns: list[str]) -> pd.DataFram
 
 def upsert_csv(path: str | os.PathLike, new_rows: list[dict[str, Any]], *,
                keys: Callable[[pd.DataFrame], pd.Series], columns: list[str],
-               sort_by: list[str]) -> None:
+               sort_by: list[str], clean: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> None:
     """Add rows to a shared results CSV, replacing rows with the same key; sorted, atomic, locked.
 
     Writers in other processes (parallel campaigns, a second script on the same folder) take the same
@@ -180,6 +180,8 @@ def upsert_csv(path: str | os.PathLike, new_rows: list[dict[str, Any]], *,
         keys: maps a frame to one hashable key per row.
         columns: the table's leading columns (others follow in order of appearance).
         sort_by: columns the rewritten table is sorted by (stable), so reruns give identical files.
+        clean: the rows of the current table to keep (the scores store drops damaged rows, so that
+            their refit replaces them); applied under the lock, to what is rewritten.
     """
     if not new_rows:
         return
@@ -187,6 +189,8 @@ def upsert_csv(path: str | os.PathLike, new_rows: list[dict[str, Any]], *,
     new = pd.DataFrame(new_rows)
     with file_lock(path.parent / f".{path.name}.lock"):
         current = read_results_csv(path, columns)
+        if clean is not None and len(current):
+            current = clean(current)
         if len(current):
             current = current[~keys(current).isin(set(keys(new)))]
         merged = pd.concat([current, new], ignore_index=True) if len(current) else new

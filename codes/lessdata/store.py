@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -31,6 +32,16 @@ SCORE_COLUMNS = [*KEY_COLUMNS, "eval_set", "n_eval", "mae", "rmse", "r2", "fit_s
 DEFAULT_SPLIT = "s0"
 #: Key in a score row that carries the evaluation set's predictions from a worker to the store.
 PREDICTIONS_FIELD = "_predictions"
+#: Fields every score row fills.  ``selector`` may be empty (no selector) and ``split`` absent (rows
+#: older than it); ``profile`` is written last, so a row cut short always lacks it.
+REQUIRED_TEXT = ("dataset", "target", "method", "model", "eval_set", "profile")
+#: Numeric fields every score row fills with a finite whole number.
+REQUIRED_WHOLE = ("seed", "train_size", "n_eval")
+#: Numeric fields every score row fills with a finite number (``r2`` only where ``n_eval`` > 1: the R²
+#: of one value is undefined and written empty).
+REQUIRED_NUMBERS = ("train_frac", "mae", "rmse", "r2", "fit_seconds", "predict_seconds")
+
+logger = logging.getLogger(__name__)
 
 
 class SettingsMismatchError(LessdataError):
@@ -148,6 +159,84 @@ def key_frame(frame: pd.DataFrame) -> pd.Series:
                               frame["train_size"].astype(int), strict=True)), index=frame.index)
 
 
+def row_problems(frame: pd.DataFrame) -> dict[Any, str]:
+    """What is missing or unparsable in each damaged row of a scores frame (sound rows are absent).
+
+    Only the columns the frame has are checked: a missing column is a matter of the whole file.
+    """
+    bad: dict[str, pd.Series] = {}
+    for column in (c for c in REQUIRED_TEXT if c in frame):
+        bad[column] = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+    numbers = {c: pd.to_numeric(frame[c], errors="coerce").astype(float)
+               for c in (*REQUIRED_WHOLE, *REQUIRED_NUMBERS) if c in frame}
+    for column, values in numbers.items():
+        bad[column] = ~np.isfinite(values) | ((values % 1 != 0) if column in REQUIRED_WHOLE else False)
+    if "r2" in bad and "n_eval" in numbers:
+        bad["r2"] &= numbers["n_eval"] > 1
+    found: dict[Any, str] = {}
+    rows = pd.DataFrame(bad, index=frame.index)[[c for c in frame.columns if c in bad]]
+    for index in frame.index[rows.any(axis=1).to_numpy()]:
+        empty, unparsable = [], []
+        for column in rows.columns[rows.loc[index].to_numpy()]:
+            value = frame.at[index, column]
+            if pd.isna(value) or not str(value).strip():
+                empty.append(column)
+            else:
+                unparsable.append(f"{column} {str(value)!r} is not a "
+                                  f"{'whole number' if column in REQUIRED_WHOLE else 'number'}")
+        found[index] = "; ".join(([f"empty: {', '.join(empty)}"] if empty else []) + unparsable)
+    return found
+
+
+def _cell_key(row: pd.DataFrame) -> tuple | None:
+    """:func:`key_frame` of a one-row frame, or None when its key fields do not parse."""
+    try:
+        return key_frame(row).iloc[0]
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def sound_rows(frame: pd.DataFrame, path: Path, consequence: str) -> pd.DataFrame:
+    """``frame`` without its damaged rows nor the other rows of their cells, each damaged row logged.
+
+    A cell counts as done only with all its rows sound, so the rows of a damaged row's cell go too.  That
+    cell is the row's own key's when the row has its ``eval_set`` (written after the key, so the key was
+    not cut short); otherwise it may be a neighbour's, as the store writes a cell's rows next to each other.
+
+    Args:
+        frame: a scores table as read (one row per line after the header, in file order).
+        path: the file it was read from, for the warnings.
+        consequence: what happens to a damaged row, for the warnings.
+    """
+    problems = row_problems(frame)
+    if not problems:
+        return frame
+    damaged = frame.index.isin(list(problems))
+    sound = frame[~damaged]
+    sound_keys = key_frame(sound) if len(sound) else pd.Series(dtype=object)
+    sound_at = np.flatnonzero(~damaged)
+    cells: set[tuple] = set()
+    for position in np.flatnonzero(damaged):
+        index = frame.index[position]
+        own = _cell_key(frame.iloc[[position]])
+        cells |= {own} if own is not None else set()
+        eval_set = frame.at[index, "eval_set"] if "eval_set" in frame else None
+        cut = own is None or pd.isna(eval_set) or not str(eval_set).strip()
+        if cut:
+            after = int(np.searchsorted(sound_at, position))
+            cells |= {sound_keys.iloc[i] for i in range(max(after - 1, 0), min(after + 1, len(sound_at)))}
+        logger.warning("%s line %d: damaged score row (%s); %s%s", path, position + 2, problems[index],
+                       consequence, "; its key may be cut short, so the cells of the rows next to it go too"
+                       if cut else "")
+    kept = sound[~sound_keys.isin(cells).to_numpy()].reset_index(drop=True)
+    # Damage may have left a numeric column as text; the sound rows are numbers again.
+    for column in (c for c in (*REQUIRED_WHOLE, *REQUIRED_NUMBERS) if c in kept):
+        kept[column] = pd.to_numeric(kept[column])
+        if column in REQUIRED_WHOLE:
+            kept[column] = kept[column].astype("int64")
+    return kept
+
+
 class PredictionStore:
     """Each cell's predictions on the ID test and OOD sets, and the true targets of each split.
 
@@ -218,14 +307,20 @@ class ResultsStore:
         self.predictions = PredictionStore(self.layout)
 
     def read(self) -> pd.DataFrame:
-        """The whole scores table (empty frame with the columns if none yet)."""
+        """The scores table (empty frame with the columns if none yet) without damaged cells.
+
+        A row with a required field missing or unparsable (a file cut short, a bad edit) is logged with
+        its line and left out with its cell's other rows, so the cell is not done and a rerun refits it.
+        """
         frame = lio.read_results_csv(self.scores_path, SCORE_COLUMNS)
+        frame = sound_rows(frame, self.scores_path,
+                           "its cell is not counted as done and is refit on the next run")
         if "split" not in frame:
             frame.insert(KEY_COLUMNS.index("split"), "split", DEFAULT_SPLIT)
         return frame
 
     def done_keys(self) -> set[tuple]:
-        """Keys of cells with rows in the table."""
+        """Keys of cells with (sound) rows in the table."""
         frame = self.read()
         return set(key_frame(frame)) if len(frame) else set()
 
@@ -246,7 +341,12 @@ class ResultsStore:
         for key, predictions in by_cell.items():
             self.predictions.save(key, predictions)
         lio.upsert_csv(self.scores_path, plain, keys=key_frame, columns=SCORE_COLUMNS,
-                       sort_by=[*KEY_COLUMNS, "eval_set"])
+                       sort_by=[*KEY_COLUMNS, "eval_set"], clean=self._drop_damaged)
+
+    def _drop_damaged(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows to keep when rewriting the table: damaged cells go, so a refit replaces them."""
+        return sound_rows(frame, self.scores_path,
+                          "removed with its cell's other rows, for the refit to replace")
 
     def claim(self, settings: dict[str, Any]) -> None:
         """Make sure this folder only ever holds rows of one set of settings.
