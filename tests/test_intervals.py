@@ -8,7 +8,12 @@ import pytest
 
 from lessdata.intervals import (
     PairedBootstrap,
+    benjamini_hochberg,
     bootstrap_counts,
+    bootstrap_p_value,
+    censored_share_limit,
+    grouped_bootstrap_counts,
+    holm,
     nearest_fraction,
     percentile_interval,
     resampled_metrics,
@@ -49,7 +54,7 @@ def test_identical_predictions_give_zero_difference() -> None:
     entries.append(("s", "random", "xgb", 0, 1.0, y + rng.normal(scale=0.2, size=y.size)))
     boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=300, seed=0)
     for metric in ("rmse", "mae"):
-        point, lo, hi, n_splits = boot.difference("xgb", "a", "b", 0.5, metric)
+        point, lo, hi, n_splits = boot.difference("xgb", "a", "b", 0.5, metric)[:4]
         assert (point, lo, hi, n_splits) == (0.0, 0.0, 0.0, 1)
     assert verdict(0.0, 0.0) == "not resolved"
 
@@ -245,3 +250,88 @@ def test_curve_table_and_determinism() -> None:
     assert (first["point"] <= first["hi"]).all()
     other = PairedBootstrap(*assemble({"s": y}, entries), n_boot=200, seed=4).curve_table("mae")
     assert not np.allclose(first["lo"], other["lo"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 27: groups, seeds, few splits, p-values and their adjustment.
+# --------------------------------------------------------------------------------------------------
+def test_grouped_counts_draw_whole_groups() -> None:
+    groups = np.array(["A", "A", "B", "C", "C", "C"])
+    counts = grouped_bootstrap_counts(groups, 500, np.random.default_rng(0))
+    assert counts.shape == (500, 6)
+    assert (counts[:, 0] == counts[:, 1]).all() and (counts[:, 3] == counts[:, 5]).all()
+    group_draws = counts[:, [0, 2, 3]]
+    assert (group_draws.sum(axis=1) == 3).all()  # three groups drawn each time; entries vary
+    assert len(set(counts.sum(axis=1))) > 1
+
+
+def test_one_seed_set_per_curve_drops_fractions_missing_seeds() -> None:
+    y = np.random.default_rng(3).normal(size=50)
+    entries = [("s", "random", "xgb", seed, fraction, y + 0.1 * seed)
+               for fraction in (0.1, 0.2, 1.0) for seed in range(3)]
+    entries += [("s", "random", "xgb", 1, 0.15, y + 0.5)]  # an active-learning step with one seed
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=100, seed=0)
+    assert boot.dropped[["curve", "train_frac", "n_seeds", "curve_seeds"]].values.tolist() == [
+        ["random", 0.15, 1, 3]]
+    assert list(boot.curve_table()["train_frac"]) == [0.1, 0.2, 1.0]
+
+
+def test_seed_resampling_covers_training_randomness() -> None:
+    """Known answer: seed s scales every test error by (1 + c_s), c_s ~ N(0, tau^2), around errors
+    sigma * z_i shared by all seeds (the hard entries are hard for every model), so the mean absolute
+    error over seeds and test sets is sigma * sqrt(2 / pi).  Resampling test entries alone misses the
+    seed spread; resampling seeds too covers it."""
+    rng = np.random.default_rng(11)
+    sigma, tau, n_test, n_seeds, repeats = 1.0, 0.3, 200, 10, 120
+    truth_mae = sigma * np.sqrt(2 / np.pi)
+    covered = {True: 0, False: 0}
+    for _ in range(repeats):
+        y = rng.normal(size=n_test)
+        errors = sigma * rng.normal(size=n_test)
+        entries = [("s", "a", "xgb", seed, 0.5, y + (1 + rng.normal(0, tau)) * errors)
+                   for seed in range(n_seeds)]
+        for resample_seeds in (True, False):
+            boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=300, seed=1,
+                                   resample_seeds=resample_seeds)
+            estimate = boot.curve("xgb", "a", 0.5, "mae")
+            covered[resample_seeds] += estimate.lo <= truth_mae <= estimate.hi
+    assert covered[True] / repeats >= 0.85, covered
+    assert covered[False] / repeats <= 0.80, covered
+
+
+def test_few_splits_are_combined_with_a_t_interval() -> None:
+    rng = np.random.default_rng(5)
+    truth, entries, per_split = {}, [], []
+    for index, shift in enumerate((0.05, 0.10, 0.30)):
+        split = f"s{index}"
+        y = rng.normal(size=150)
+        truth[split] = y
+        a, b = y + rng.normal(0, 0.5, y.size) + shift, y + rng.normal(0, 0.5, y.size)
+        entries += [(split, "a", "xgb", 0, 0.5, a), (split, "b", "xgb", 0, 0.5, b)]
+        per_split.append(np.mean(np.abs(a - y)) - np.mean(np.abs(b - y)))
+    boot = PairedBootstrap(*assemble(truth, entries), n_boot=200, seed=0)
+    assert boot.few_splits
+    estimate = boot.difference("xgb", "a", "b", 0.5, "mae")
+    mean, spread = np.mean(per_split), np.std(per_split, ddof=1)
+    half = 4.302652729911275 * spread / np.sqrt(3)  # t(0.975, 2 degrees of freedom)
+    assert estimate.method == "t" and estimate.n_splits == 3
+    assert estimate.point == pytest.approx(mean) and estimate.lo == pytest.approx(mean - half)
+    assert estimate.hi == pytest.approx(mean + half)
+
+
+def test_p_values_and_their_adjustment() -> None:
+    samples = np.random.default_rng(0).normal(-0.1, 0.05, size=4000)
+    assert bootstrap_p_value(-0.1, samples) == pytest.approx(0.0455, abs=0.003)  # z = 2
+    assert bootstrap_p_value(0.0, samples) == 1.0
+    assert bootstrap_p_value(0.3, np.zeros(10)) == 0.0
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    # Holm: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.06 (monotone).
+    assert np.allclose(holm(p), [0.03, 0.06, 0.06, 0.02, np.nan], equal_nan=True)
+    # BH: sorted times 4/1, 4/2, 4/3, 4/4 -> 0.02, 0.02, 0.04, 0.04 (step-up minimum).
+    assert np.allclose(benjamini_hochberg(p), [0.02, 0.04, 0.04, 0.02, np.nan], equal_nan=True)
+
+
+def test_upper_bound_is_censored_near_the_tail_share() -> None:
+    limit = censored_share_limit(4000)
+    assert 0.020 < limit < 0.025
+    assert censored_share_limit(10**9) == pytest.approx(0.025, abs=1e-4)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata.analysis import verdict_text
+from lessdata.analysis import adjust_verdicts, verdict_text
 from lessdata.report import fmt_within, interval_headline
 
 
@@ -22,21 +22,37 @@ def _row(curve: str, diff: tuple[float, float, float]) -> dict:
             for metric in ("rmse", "mae"):
                 name = f"diff_{metric}@{fraction:g}"
                 row[name], row[f"{name}_lo"], row[f"{name}_hi"] = diff
-                row[f"{name}_verdict"] = verdict_text(diff[1], diff[2])
+                row[f"{name}_p"] = 0.001 if diff[1] > 0 or diff[2] < 0 else 0.5
     return row
 
 
-def test_verdicts_follow_the_interval() -> None:
-    assert verdict_text(-0.07, -0.002) == "better than random"
-    assert verdict_text(0.001, 0.03) == "worse than random"
-    assert verdict_text(-0.012, 0.012) == "not resolved"
+def test_verdicts_follow_the_adjusted_p_value() -> None:
+    assert verdict_text(-0.03, 0.001) == "better than random"
+    assert verdict_text(0.01, 0.01) == "worse than random"
+    assert verdict_text(-0.012, 0.2) == "not resolved"
     assert verdict_text(np.nan, 0.1) == "not measured"
+    assert verdict_text(-0.03, 0.001, one_run=True) == "one run: not called"
+
+
+def test_holm_adjustment_can_overturn_a_per_comparison_verdict() -> None:
+    rows = [{**_row("random", (0, 0, 0)), "n_seeds": 3}, {**_row("qbc", (-0.02, -0.03, -0.01)), "n_seeds": 2}]
+    for column in [c for c in rows[1] if c.endswith("_p")]:
+        rows[1][column] = 0.04  # each alone significant, not after correcting for 8 comparisons
+    rows[1]["diff_mae@0.1_p"] = 0.001  # 0.001 x 8 stays below 0.05
+    summary = adjust_verdicts(pd.DataFrame(rows))
+    qbc = summary.set_index("curve").loc["qbc"]
+    assert qbc["diff_rmse@0.3_verdict_unadjusted"] == "better than random"
+    assert qbc["diff_rmse@0.3_verdict"] == "not resolved"
+    assert qbc["diff_rmse@0.3_p_holm"] == pytest.approx(0.04 * 7)
+    assert qbc["diff_mae@0.1_verdict"] == "better than random"
+    assert summary.attrs["family_size"] == 8
 
 
 def test_headline_says_not_resolved_when_the_interval_contains_zero() -> None:
-    summary = pd.DataFrame([_row("random", (0, 0, 0)), _row("prune:xgb", (-0.031, -0.071, -0.002)),
-                            _row("qbc", (-0.001, -0.012, 0.012))])
-    table, statements = interval_headline(summary, {"mp18_comp": "MP18"})
+    summary = pd.DataFrame([{**_row("random", (0, 0, 0)), "n_seeds": 3},
+                            {**_row("prune:xgb", (-0.031, -0.071, -0.002)), "n_seeds": 3},
+                            {**_row("qbc", (-0.001, -0.012, 0.012)), "n_seeds": 3}])
+    table, statements = interval_headline(adjust_verdicts(summary), {"mp18_comp": "MP18"})
     text = "\n".join(statements)
     pruned = next(s for s in statements if "pruned" in s)
     qbc = next(s for s in statements if "QBC" in s)
@@ -53,11 +69,11 @@ def test_headline_warns_where_a_curve_rests_on_one_seed() -> None:
     summary = pd.DataFrame([{**_row("random", (0, 0, 0)), "n_seeds": 3},
                             {**_row("qbc", (-0.02, -0.03, -0.01)), "n_seeds": 1},
                             {**_row("prune:xgb", (-0.02, -0.03, -0.01)), "n_seeds": 2}])
-    _, statements = interval_headline(summary, {"mp18_comp": "MP18"})
+    _, statements = interval_headline(adjust_verdicts(summary), {"mp18_comp": "MP18"})
     qbc = next(s for s in statements if "QBC" in s)
     pruned = next(s for s in statements if "pruned" in s)
-    assert "better than random" in qbc and "One seed only" in qbc
-    assert "One seed only" not in pruned
+    assert "one run: not called" in qbc and "One seed only" in qbc and "better than random" not in qbc
+    assert "One seed only" not in pruned and "better than random" in pruned
 
 
 def test_fmt_within_reports_unreached_upper_bounds() -> None:

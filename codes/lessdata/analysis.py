@@ -7,13 +7,15 @@ summary table and the benchmarks comes from one definition.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lessdata import datasets
 from lessdata.errors import LessdataError, MissingInputError
-from lessdata.intervals import PairedBootstrap, full_data_rows, smallest_fraction_within
+from lessdata.intervals import PairedBootstrap, full_data_rows, holm, smallest_fraction_within
 from lessdata.store import DEFAULT_SPLIT, ResultsStore
 
 #: How far (relative to the requested fraction) an evaluated fraction may lie and still stand for it.  A
@@ -22,25 +24,85 @@ from lessdata.store import DEFAULT_SPLIT, ResultsStore
 MATCH_TOLERANCE = 0.15
 
 
+#: Resamples behind every interval of a report (``LESSDATA_N_BOOT`` overrides it, e.g. for quick tests).
+N_BOOT = 4000
+
+
+def default_n_boot() -> int:
+    """Resamples for a report: ``LESSDATA_N_BOOT`` when set (a positive integer), else :data:`N_BOOT`."""
+    text = os.environ.get("LESSDATA_N_BOOT")
+    if text is None:
+        return N_BOOT
+    if not text.strip().isdigit() or int(text) < 1:
+        raise LessdataError(f"LESSDATA_N_BOOT must be a positive integer, got {text!r}")
+    return int(text)
+#: Family-wise error rate of the verdicts: Holm's adjustment over each report's family of comparisons
+#: (every curve x compared fraction x metric against random subsets).
+ALPHA = 0.05
+#: How test entries are resampled: whole formula groups (polymorphs share composition features and
+#: their errors move together) or single entries.
+GROUP_BY = ("formula", "entry")
+
+
 def curve_name(method: str, selector: str) -> str:
     """The curve a row belongs to: ``random``, ``prune:<guide>`` or the AL strategy's name."""
     return f"prune:{selector}" if method == "prune" else str(method)
 
 
+def test_groups(folder: str | Path, dataset: str, target: str, split: str, eval_set: str = "id_test",
+                group_by: str = "formula") -> np.ndarray | None:
+    """Group label of each entry of a split's evaluation set, in stored order (None: resample entries).
+
+    Formulas come from the dataset's table (:func:`lessdata.datasets.formulas_by_id`); entries whose
+    formula is unknown form groups of their own.
+    """
+    if group_by not in GROUP_BY:
+        raise LessdataError(f"group_by must be one of {GROUP_BY}, got {group_by!r}")
+    path = ResultsStore(folder).layout.truth(dataset, target, split)
+    if group_by == "entry" or not path.exists():
+        return None
+    with np.load(path) as content:
+        name = f"ids__{eval_set}"
+        if name not in content.files:
+            return None
+        ids = content[name].astype(str)
+    formulas = _formulas(dataset)
+    if formulas is None:
+        return None
+    found = formulas.reindex(ids)
+    return np.where(found.isna(), "id:" + pd.Series(ids), "formula:" + found.astype(str)).astype(str)
+
+
+_FORMULA_CACHE: dict[str, pd.Series | None] = {}
+
+
+def _formulas(dataset: str) -> pd.Series | None:
+    """Formulas of a dataset by id, read once per process."""
+    if dataset not in _FORMULA_CACHE:
+        try:
+            _FORMULA_CACHE[dataset] = datasets.formulas_by_id(dataset)
+        except LessdataError:  # an unregistered dataset: resample entries
+            _FORMULA_CACHE[dataset] = None
+    return _FORMULA_CACHE[dataset]
+
+
 def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str | None = None,
-                  eval_set: str = "id_test", n_boot: int = 1000, seed: int = 0,
-                  splits: list[str] | None = None, seeds: list[int] | None = None) -> PairedBootstrap:
-    """A paired bootstrap over every stored cell of one dataset/target (optionally one model).
+                  eval_set: str = "id_test", n_boot: int | None = None, seed: int = 0,
+                  splits: list[str] | None = None, seeds: list[int] | None = None,
+                  group_by: str = "formula", resample_seeds: bool = True) -> PairedBootstrap:
+    """A paired hierarchical bootstrap over every stored cell of one dataset/target (optionally one model).
 
     Args:
         folder: the results folder.
         dataset, target: which study.
         model: keep only cells of this evaluation model (saves memory; None keeps all).
         eval_set: ``id_test`` or an ``ood_<name>`` set.
-        n_boot: resamples.
+        n_boot: resamples (default: :func:`default_n_boot`).
         seed: seed of the resampling.
         splits: the split labels to use (default: every split with stored truth).
         seeds: the model seeds to use (default: all), e.g. to compare two folders on the same seeds.
+        group_by: ``formula`` (resample test entries by formula) or ``entry``.
+        resample_seeds: resample each curve's training seeds too (training randomness).
 
     Raises:
         MissingInputError: the folder holds no predictions for this dataset/target.
@@ -56,7 +118,7 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
         chosen &= keys["split"].isin(splits)
     if seeds is not None:
         chosen &= keys["seed"].astype(int).isin(list(seeds))
-    truth, predictions, frames = {}, {}, []
+    truth, predictions, frames, groups = {}, {}, [], {}
     for label, group in keys[chosen].groupby("split"):
         y = store.predictions.truth(dataset, target, label).get(eval_set)
         if y is None:
@@ -67,6 +129,9 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
             raise LessdataError(f"{folder}: predictions of split {label} have {matrix.shape[1]} entries, its "
                                 f"{eval_set} truth {len(y)}; the folder mixes runs of different data")
         truth[label], predictions[label] = y, matrix
+        labels = test_groups(folder, dataset, target, label, eval_set, group_by)
+        if labels is not None and len(labels) == len(y):
+            groups[label] = labels
         frames.append(pd.DataFrame({
             "split": label, "curve": [curve_name(m, s) for m, s in zip(group["method"], group["selector"],
                                                                          strict=True)],
@@ -74,8 +139,9 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
             "train_frac": group["train_frac"].astype(float).to_numpy(), "row": np.arange(len(group))}))
     if not frames:
         raise MissingInputError(f"{folder} holds no predictions of {dataset}/{target} ({eval_set})")
+    n_boot = default_n_boot() if n_boot is None else n_boot
     return PairedBootstrap(truth, predictions, pd.concat(frames, ignore_index=True), n_boot=n_boot, seed=seed,
-                           match_relative=MATCH_TOLERANCE)
+                           match_relative=MATCH_TOLERANCE, groups=groups, resample_seeds=resample_seeds)
 
 
 #: Fractions at which each method is compared with random subsets in the summary and the report.
@@ -89,7 +155,7 @@ def _models_with_predictions(keys: pd.DataFrame, dataset: str, target: str) -> l
     return sorted(set(chosen["model"]))
 
 
-def study_bootstraps(folder: str | Path, *, n_boot: int = 1000, seed: int = 0
+def study_bootstraps(folder: str | Path, *, n_boot: int | None = None, seed: int = 0
                      ) -> list[tuple[str, str, str, PairedBootstrap]]:
     """One paired bootstrap per (dataset, target, evaluation model) with stored ID-test predictions."""
     keys, _ = ResultsStore(folder).predictions.read("id_test")
@@ -112,7 +178,7 @@ def curve_intervals(bootstraps: list[tuple[str, str, str, PairedBootstrap]], met
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
+def interval_summary(folder: str | Path, *, n_boot: int | None = None, seed: int = 0,
                      compare_at: tuple[float, ...] = COMPARE_AT, tolerance: float = WITHIN,
                      bootstraps: list[tuple[str, str, str, PairedBootstrap]] | None = None) -> pd.DataFrame:
     """The study's headline numbers with 95 % paired-bootstrap intervals, one row per curve and model.
@@ -121,9 +187,11 @@ def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
     the model (random subsets at 100 %, else the pruning run's
     full-pool fit); for each curve the smallest fraction within ``tolerance`` of it on RMSE and on MAE
     (point, interval, share of resamples in which it was never reached); and, for every curve but
-    random, its RMSE and MAE difference to random subsets at each of ``compare_at`` with the verdict
-    ("A better" = the curve beats random, "not resolved" when the interval contains zero).
-    Splits (``--split-seeds``) are folded in by resampling them too.  Empty when nothing is stored.
+    random, its RMSE and MAE difference to random subsets at each of ``compare_at``: point, interval,
+    p-value, Holm-adjusted p-value over the whole table (the report's family) and the verdicts with
+    and without the adjustment.  A curve that rests on one run (one seed, one split) gets no p-value
+    and the verdict "one run: not called".  Few splits are combined with a t interval, many are
+    resampled (:class:`~lessdata.intervals.PairedBootstrap`).  Empty when nothing is stored.
     """
     if bootstraps is None:
         bootstraps = study_bootstraps(folder, n_boot=n_boot, seed=seed)
@@ -135,7 +203,7 @@ def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
             mine = boot.cells[(boot.cells["model"] == model) & (boot.cells["curve"] == curve)]
             partial = mine[mine["train_frac"] < 1]
             row = {"dataset": dataset, "target": target, "model": model, "curve": curve,
-                   "n_splits": mine["split"].nunique(),
+                   "n_boot": boot.n_boot, "n_splits": mine["split"].nunique(),
                    # the fewest seeds behind a point of the curve (below the full pool) on any split
                    "n_seeds": int(partial.groupby(["split", "train_frac"])["seed"].nunique().min())
                    if len(partial) else 0,
@@ -146,13 +214,42 @@ def interval_summary(folder: str | Path, *, n_boot: int = 1000, seed: int = 0,
                 name = f"within{int(round(tolerance * 100))}_{metric}"
                 _put(row, name, within)
                 row[f"{name}_not_reached"] = within.share_not_reached
+            one_run = row["n_seeds"] < 2 and row["n_splits"] < 2
             for fraction in compare_at if curve != "random" else ():
                 for metric in ("rmse", "mae"):
+                    name = f"diff_{metric}@{fraction:g}"
                     diff = boot.difference(model, curve, "random", fraction, metric)
-                    _put(row, f"diff_{metric}@{fraction:g}", diff)
-                    row[f"diff_{metric}@{fraction:g}_verdict"] = verdict_text(diff.lo, diff.hi)
+                    _put(row, name, diff)
+                    row[f"{name}_p"] = float("nan") if one_run else diff.p_value
+                    row[f"{name}_method"] = diff.method
             rows.append(row)
-    return pd.DataFrame(rows)
+    return adjust_verdicts(pd.DataFrame(rows))
+
+
+def adjust_verdicts(summary: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Holm-adjust every difference's p-value over the whole summary and read the verdicts off them.
+
+    The family is every (curve, model, fraction, metric) compared with random subsets in the table,
+    which is every comparison the report prints.  ``_verdict`` uses the adjusted p-value,
+    ``_verdict_unadjusted`` the per-comparison one.
+    """
+    summary = summary.copy()
+    p_columns = [column for column in summary.columns if column.startswith("diff_") and column.endswith("_p")]
+    if not p_columns:
+        return summary
+    flat = summary[p_columns].to_numpy(dtype=np.float64).ravel()
+    adjusted = holm(flat).reshape(len(summary), len(p_columns))
+    for index, column in enumerate(p_columns):
+        name = column[:-2]
+        summary[f"{name}_p_holm"] = adjusted[:, index]
+        points, p_raw = summary[name].to_numpy(dtype=np.float64), summary[column].to_numpy(dtype=np.float64)
+        one_run = ((summary["n_seeds"] < 2) & (summary["n_splits"] < 2)).to_numpy()
+        for suffix, p_values in (("verdict", adjusted[:, index]), ("verdict_unadjusted", p_raw)):
+            summary[f"{name}_{suffix}"] = [
+                verdict_text(point, p, alpha, bool(single))
+                for point, p, single in zip(points, p_values, one_run, strict=True)]
+    summary.attrs["family_size"] = int(np.count_nonzero(~np.isnan(flat)))
+    return summary
 
 
 def _put(row: dict, name: str, estimate: tuple) -> None:
@@ -160,15 +257,19 @@ def _put(row: dict, name: str, estimate: tuple) -> None:
     row[name], row[f"{name}_lo"], row[f"{name}_hi"] = (float(v) for v in estimate[:3])
 
 
-def verdict_text(lo: float, hi: float) -> str:
-    """A difference (method − random) read off its interval: who is better, or "not resolved"."""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+def verdict_text(point: float, p_value: float, alpha: float = ALPHA, one_run: bool = False) -> str:
+    """A difference (method − random) read off its p-value: who is better, or "not resolved".
+
+    ``one_run``: the curve rests on one training run on one split, so training randomness is unknown
+    and nothing is called.
+    """
+    if one_run:
+        return "one run: not called"
+    if not (np.isfinite(point) and np.isfinite(p_value)):
         return "not measured"
-    if hi < 0:
-        return "better than random"
-    if lo > 0:
-        return "worse than random"
-    return "not resolved"
+    if p_value >= alpha:
+        return "not resolved"
+    return "better than random" if point < 0 else "worse than random"
 
 
 def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10, 0.20),

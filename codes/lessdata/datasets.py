@@ -686,6 +686,30 @@ def _failure_reasons(failures: pd.DataFrame) -> dict[str, int]:
     return {str(reason): int(count) for reason, count in first.value_counts().items()}
 
 
+def formulas_by_id(name: str) -> pd.Series | None:
+    """Formula of every entry of a dataset, by id, from its table alone (no features computed).
+
+    For intervals that resample test entries by formula.  Embedded tables are built if missing; a
+    user table is read as registered; the paper's Zenodo pickles are not opened for this (None).
+    """
+    spec = resolve(name)
+    if spec.source == "embedded":
+        table_path = EMBEDDED_BUILDERS[spec.key]()
+    elif spec.source == "user":
+        table_path = dataset_dir(spec.key) / "table.parquet"
+    else:
+        return None
+    if not table_path.exists():
+        return None
+    table = pd.read_parquet(table_path)
+    formula_column = _first_column(table, _FORMULA_COLUMNS)
+    if formula_column is None:
+        return None
+    id_column = _first_column(table, _ID_COLUMNS)
+    ids = table[id_column] if id_column else pd.Series(table.index, index=table.index)
+    return pd.Series(table[formula_column].astype(str).to_numpy(), index=ids.astype(str).to_numpy())
+
+
 def load_dataset(name: str, target: str, *, download: bool = True, progress: bool = True,
                  base_url: str | None = None, n_jobs: int | None = None) -> Dataset:
     """Load, featurize (cached), clean and standardize a dataset for one target.

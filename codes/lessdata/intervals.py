@@ -1,15 +1,21 @@
-"""Paired bootstrap intervals for learning curves scored on held-out ID test sets.
+"""Paired hierarchical bootstrap intervals for learning curves scored on held-out ID test sets.
 
-:class:`PairedBootstrap` re-scores every cell on the same resamples of the test entries (and splits), so
-two curves can be compared by the percentile interval of their difference.  Why: ``docs/decisions.md``.
+:class:`PairedBootstrap` re-scores every cell on the same resamples of the test entries (whole formula
+groups where the caller gives them: polymorphs share features and their errors move together), draws
+each curve's training seeds with replacement (training randomness), and combines splits -- by
+resampling them when there are enough, else with a t interval over the per-split values -- so two
+curves can be compared by the interval and p-value of their difference.  :func:`holm` and
+:func:`benjamini_hochberg` adjust a family of such p-values.  Why: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from lessdata.errors import LessdataError
 
@@ -17,15 +23,26 @@ METRICS = ("rmse", "mae")
 FULL_DATA = 1.0 - 1e-9  # train_frac at or above this is "the whole pool"
 FRACTION_DECIMALS = 6  # train fractions are grouped after rounding to this many decimals
 DEFAULT_BLOCK_BYTES = 64 * 2**20  # bound on each temporary block in resampled_metrics
+#: Fewer splits than this are not resampled: with k splits the split draw has few distinct outcomes and
+#: understates the between-split variance by (k - 1) / k.  Each split is then bootstrapped on its own
+#: and the splits are combined with a t interval on k - 1 degrees of freedom.
+MIN_SPLITS_TO_RESAMPLE = 5
 
 
 class Estimate(NamedTuple):
-    """A point estimate with its percentile interval and the number of splits that entered it."""
+    """A point estimate with its interval, the splits behind it and the p-value of "it is zero".
+
+    ``method`` says how the interval was made: ``bootstrap`` (percentile of the hierarchical
+    resamples) or ``t`` (t interval over per-split values when 2 <= splits < MIN_SPLITS_TO_RESAMPLE).
+    ``p_value`` is two-sided; it only means something for differences.
+    """
 
     point: float
     lo: float
     hi: float
     n_splits: int
+    p_value: float = float("nan")
+    method: str = "bootstrap"
 
 
 class WithinEstimate(NamedTuple):
@@ -41,6 +58,113 @@ class WithinEstimate(NamedTuple):
     hi: float
     share_not_reached: float
     n_splits: int
+    method: str = "bootstrap"
+
+
+def censored_share_limit(n_resamples: int, level: float = 0.95) -> float:
+    """Share of unreached resamples from which an upper bound reads "> largest evaluated fraction".
+
+    The upper percentile bound is undefined once more than (1 - level) / 2 of the resamples never
+    get within; a share just below that is indistinguishable from it at this many resamples, so the
+    limit is the tail share less two Monte Carlo standard errors.
+    """
+    tail = (1.0 - level) / 2.0
+    return tail - 2.0 * float(np.sqrt(tail * (1.0 - tail) / max(n_resamples, 1)))
+
+
+def grouped_bootstrap_counts(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Resample whole groups of test entries: each entry counts as often as its group was drawn.
+
+    Entries of one group (e.g. polymorphs of one formula, whose composition features are identical)
+    make correlated errors; drawing them together keeps that correlation inside each resample, as
+    the cluster bootstrap does.  Resample sizes vary around the number of entries.
+
+    Args:
+        groups: Group label per test entry, shape (n,).
+        n_boot: Number of resamples.
+        rng: Source of randomness.
+
+    Returns:
+        Integer array (n_boot, n).
+    """
+    _, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    n_groups = int(inverse.max()) + 1 if inverse.size else 0
+    if n_groups < 1 or n_boot < 1:
+        raise ValueError(f"need at least one group and n_boot >= 1, got {n_groups} groups, n_boot={n_boot}")
+    drawn = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot)
+    return drawn[:, inverse]
+
+
+def bootstrap_p_value(point: float, samples: np.ndarray) -> float:
+    """Two-sided p-value of "the quantity is zero" from its bootstrap standard error (a Wald test).
+
+    The tail-count p-value of the resamples cannot go below 2 / (B + 1), which no Holm-adjusted
+    family of a hundred comparisons can use, and it jumps by 1 / B from one bootstrap seed to the
+    next.  The standard error's Monte Carlo error is only about 1 / sqrt(2 B) of it, so this p-value
+    is smooth in the data and stable across bootstrap seeds (Efron & Tibshirani 1993, ch. 16).
+    """
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    values = values[~np.isnan(values)]
+    if values.size < 2 or not np.isfinite(point):
+        return float("nan")
+    spread = float(values.std(ddof=1))
+    if spread == 0.0:
+        return 1.0 if point == 0.0 else 0.0
+    return float(2.0 * stats.norm.sf(abs(point) / spread))
+
+
+def t_estimate(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Mean of a few per-split values with its t interval (k - 1 degrees of freedom) and p-value.
+
+    Returns:
+        ``(mean, lo, hi, p)``; with no spread the interval is the mean and p is 0 (or 1 at zero).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    k = values.size
+    spread = float(values.std(ddof=1)) if k > 1 else float("nan")
+    if k < 2 or not np.isfinite(spread):
+        return mean, float("nan"), float("nan"), float("nan")
+    if spread == 0.0:
+        return mean, mean, mean, 1.0 if mean == 0.0 else 0.0
+    se = spread / np.sqrt(k)
+    half = float(stats.t.ppf(0.5 + level / 2.0, k - 1)) * se
+    p = float(2.0 * stats.t.sf(abs(mean) / se, k - 1))
+    return mean, mean - half, mean + half, p
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment: controls the family-wise error rate under any dependence.
+
+    NaN p-values are left NaN and do not count towards the family size.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    known = np.flatnonzero(~np.isnan(p))
+    if known.size == 0:
+        return adjusted
+    order = known[np.argsort(p[known], kind="stable")]
+    m = order.size
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted[order] = np.minimum(1.0, stepped)
+    return adjusted
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values): controls the false discovery rate.
+
+    Valid for independent or positively dependent tests; NaN p-values are left NaN.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    known = np.flatnonzero(~np.isnan(p))
+    if known.size == 0:
+        return adjusted
+    order = known[np.argsort(p[known], kind="stable")]
+    m = order.size
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return adjusted
 
 
 def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -232,17 +356,25 @@ def verdict(lo: float, hi: float) -> str:
 
 
 class PairedBootstrap:
-    """Hierarchical paired bootstrap over splits and test entries for a table of evaluated cells.
+    """Hierarchical paired bootstrap over splits, test entries and training seeds for a table of cells.
 
     At construction every cell is scored once on the original test sets and on ``n_boot`` resamples.
-    In resample b the splits are drawn with replacement (when there are several), and each split gets
-    one multinomial count vector over its test entries, shared by all of that split's cells.  All
-    later queries reuse these resampled scores, so that any two quantities are paired.
+    In resample b each split gets one count vector over its test entries (whole ``groups`` drawn with
+    replacement when given, else single entries), shared by all of that split's cells, and each curve
+    (split, model, curve) gets one draw of its seeds with replacement, shared by all its fractions (a
+    seed's curve is one training path; curves with the same seed set on a split share the draw).  All
+    later queries reuse these, so any two quantities are paired: the same test resample, and the same
+    seed draw wherever they rest on the same seeds.
 
-    Aggregation: a curve's value at a fraction on one split is the mean over its seeds.  Across splits
-    it is the mean over the drawn splits (with multiplicity).  The point estimate uses the original
-    test sets and every split once.  A split that has no evaluated fraction within
-    ``match_tolerance`` of the requested one adds nothing to that point.
+    Aggregation: a curve's value at a fraction on one split is the mean over its seeds (weighted by the
+    seed draw in a resample).  A curve uses one seed set at every fraction: the largest set evaluated,
+    and only the fractions where all of it was (others are listed in :attr:`dropped`), so a curve never
+    mixes, e.g., ten baseline seeds on the grid with two active-learning seeds between grid points.
+    Across splits: with at least ``min_splits_to_resample`` splits they are drawn with replacement
+    too and averaged; with fewer, every split enters every resample and intervals over several splits
+    are t intervals on the per-split values (k - 1 degrees of freedom).  The point estimate uses the
+    original test sets, every seed once and every split once.  A split with no evaluated fraction
+    within ``match_tolerance`` of the requested one adds nothing to that point.
 
     Args:
         truth: Split label -> true targets of its ID test set, shape (n_split,).
@@ -257,6 +389,9 @@ class PairedBootstrap:
             (pruned sets land up to a round below a share; a round is a few % of it).
         level: Coverage of every interval.
         max_bytes: Bound on temporary blocks (see :func:`resampled_metrics`).
+        groups: Split label -> group label per test entry (e.g. the formula); None resamples entries.
+        resample_seeds: Draw each curve's seeds with replacement (training randomness in the interval).
+        min_splits_to_resample: See above.
     """
 
     verdict = staticmethod(verdict)
@@ -273,6 +408,9 @@ class PairedBootstrap:
         level: float = 0.95,
         max_bytes: int = DEFAULT_BLOCK_BYTES,
         match_relative: float | None = None,
+        groups: dict[str, np.ndarray] | None = None,
+        resample_seeds: bool = True,
+        min_splits_to_resample: int = MIN_SPLITS_TO_RESAMPLE,
     ) -> None:
         missing = {"split", "curve", "model", "seed", "train_frac", "row"} - set(cells.columns)
         if missing:
@@ -285,25 +423,62 @@ class PairedBootstrap:
         self.match_tolerance = match_tolerance
         self.match_relative = match_relative  # when set: tolerance = match_relative x requested fraction
         self.level = level
+        self.groups = groups or {}
+        self.resample_seeds = resample_seeds
         self.cells = cells.assign(train_frac=cells["train_frac"].astype(float).round(FRACTION_DECIMALS))
         used = set(self.cells["split"])
         self.splits = [split for split in truth if split in used]
+        self.few_splits = len(self.splits) < min_splits_to_resample
         rng = np.random.default_rng(seed)
         self._split_weights = self._draw_splits(len(self.splits), rng)
         self._points: dict[str, dict[str, np.ndarray]] = {}
         self._samples: dict[str, dict[str, np.ndarray]] = {}
         for split in self.splits:
             self._score_split(split, truth[split], predictions[split], rng, max_bytes)
-        self._curves: dict[tuple[str, str, str], tuple[np.ndarray, list[np.ndarray]]] = {}
+        self._curves: dict[tuple[str, str, str], tuple[np.ndarray, list[np.ndarray], np.ndarray]] = {}
+        dropped = []
+        seed_draws: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
         for (split, model, curve), group in self.cells.groupby(["split", "model", "curve"], sort=True):
-            by_fraction = group.groupby("train_frac", sort=True)["row"]
-            fractions = np.array(list(by_fraction.groups), dtype=np.float64)
-            rows = [np.asarray(r, dtype=np.int64) for _, r in by_fraction]
-            self._curves[(split, model, curve)] = (fractions, rows)
+            fractions, rows, seeds, left_out = self._one_seed_set(group)
+            # Curves with the same seeds on a split share one draw: seed s is the same random subset (or
+            # initial set) for every model and method that used it, so comparisons stay paired.
+            key = (split, tuple(seeds.tolist()))
+            if key not in seed_draws:
+                uniform = np.full(seeds.size, 1.0 / seeds.size)
+                seed_draws[key] = (rng.multinomial(seeds.size, uniform, size=n_boot).astype(np.float64)
+                                   if resample_seeds and seeds.size > 1 else np.ones((n_boot, seeds.size)))
+            self._curves[(split, model, curve)] = (fractions, rows, seed_draws[key])
+            dropped += [{"split": split, "model": model, "curve": curve, "train_frac": fraction,
+                         "n_seeds": n, "curve_seeds": seeds.size} for fraction, n in left_out]
+        #: Fractions left out of a curve because not all of its seed set was evaluated there.
+        self.dropped = pd.DataFrame(dropped, columns=["split", "model", "curve", "train_frac", "n_seeds",
+                                                      "curve_seeds"])
+
+    @staticmethod
+    def _one_seed_set(group: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list]:
+        """A curve's fractions, cell rows per fraction (one per seed, in seed order) and its seed set.
+
+        The seed set is the largest one evaluated at any fraction (the most frequent among equals);
+        fractions missing any of its seeds are left out, and extra seeds at a fraction are ignored.
+        """
+        by_fraction = {fraction: part for fraction, part in group.groupby("train_frac", sort=True)}
+        seed_sets = {fraction: frozenset(part["seed"].astype(int)) for fraction, part in by_fraction.items()}
+        largest = max(len(seeds) for seeds in seed_sets.values())
+        chosen = Counter(seeds for seeds in seed_sets.values() if len(seeds) == largest).most_common(1)[0][0]
+        seeds = np.array(sorted(chosen), dtype=np.int64)
+        fractions, rows, left_out = [], [], []
+        for fraction, part in by_fraction.items():
+            if not chosen <= seed_sets[fraction]:
+                left_out.append((float(fraction), len(seed_sets[fraction])))
+                continue
+            first = part.drop_duplicates("seed").set_index(part.drop_duplicates("seed")["seed"].astype(int))
+            fractions.append(float(fraction))
+            rows.append(first.loc[seeds, "row"].to_numpy(dtype=np.int64))
+        return np.array(fractions, dtype=np.float64), rows, seeds, left_out
 
     def _draw_splits(self, n_splits: int, rng: np.random.Generator) -> np.ndarray:
-        """How often each split is drawn in each resample, shape (B, k); all ones for a single split."""
-        if n_splits <= 1:
+        """How often each split is drawn in each resample, shape (B, k); all ones for few splits."""
+        if n_splits <= 1 or self.few_splits:
             return np.ones((self.n_boot, n_splits))
         draws = rng.integers(0, n_splits, size=(self.n_boot, n_splits))
         offsets = np.arange(self.n_boot)[:, None] * n_splits
@@ -324,6 +499,9 @@ class PairedBootstrap:
             raise ValueError(f"split {split!r}: predictions {predicted.shape} vs {y_true.size} targets")
         if rows.min() < 0 or rows.max() >= predicted.shape[0]:
             raise ValueError(f"split {split!r}: cell rows outside 0..{predicted.shape[0] - 1}")
+        groups = self.groups.get(split)
+        if groups is not None and len(groups) != y_true.size:
+            raise ValueError(f"split {split!r}: {len(groups)} group labels for {y_true.size} test entries")
         n = y_true.size
         cells_per_block = max(1, max_bytes // (8 * n))
         rmse, mae = np.empty(len(predicted)), np.empty(len(predicted))
@@ -333,12 +511,14 @@ class PairedBootstrap:
             mae[c0 : c0 + cells_per_block] = np.mean(np.abs(errors), axis=1)
         self._points[split] = {"rmse": rmse, "mae": mae}
         block = max(1, max_bytes // (8 * n))
-        parts = [
-            resampled_metrics(
-                y_true, predicted, bootstrap_counts(n, min(block, self.n_boot - b0), rng), max_bytes
-            )
-            for b0 in range(0, self.n_boot, block)
-        ]
+
+        def counts(size: int) -> np.ndarray:
+            if groups is None:
+                return bootstrap_counts(n, size, rng)
+            return grouped_bootstrap_counts(groups, size, rng)
+
+        parts = [resampled_metrics(y_true, predicted, counts(min(block, self.n_boot - b0)), max_bytes)
+                 for b0 in range(0, self.n_boot, block)]
         self._samples[split] = {metric: np.concatenate([p[metric] for p in parts]) for metric in METRICS}
 
     # ----------------------------------------------------------------------------------------------
@@ -348,10 +528,17 @@ class PairedBootstrap:
         if metric not in METRICS:
             raise LessdataError(f"metric must be one of {METRICS}, got {metric!r}")
 
-    def _mean_of_rows(self, split: str, rows: np.ndarray, metric: str) -> tuple[float, np.ndarray]:
-        """Seed mean of some cells of one split: original value and one value per resample."""
+    def _mean_of_rows(self, split: str, rows: np.ndarray, metric: str,
+                      weights: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """Seed mean of some cells of one split: original value and one value per resample.
+
+        ``weights`` (B, len(rows)) is the curve's seed draw; None weighs every cell once.
+        """
         point = float(self._points[split][metric][rows].mean())
-        return point, self._samples[split][metric][:, rows].mean(axis=1)
+        samples = self._samples[split][metric][:, rows]
+        if weights is None:
+            return point, samples.mean(axis=1)
+        return point, (samples * weights).sum(axis=1) / weights.sum(axis=1)
 
     def _curve_on_split(
         self, split: str, model: str, curve: str, fraction: float, metric: str
@@ -360,17 +547,27 @@ class PairedBootstrap:
         entry = self._curves.get((split, model, curve))
         if entry is None:
             return None
-        fractions, rows = entry
+        fractions, rows, weights = entry
         tolerance = self.match_tolerance if self.match_relative is None else self.match_relative * fraction
         matched = nearest_fraction(fractions, fraction, tolerance)
         if np.isnan(matched):
             return None
         cell_rows = rows[int(np.flatnonzero(fractions == matched)[0])]
-        point, samples = self._mean_of_rows(split, cell_rows, metric)
+        point, samples = self._mean_of_rows(split, cell_rows, metric, weights)
         return point, samples, cell_rows.size
 
     def _reference_on_split(self, split: str, model: str, metric: str) -> tuple[float, np.ndarray] | None:
-        """Full-data reference of a model on one split (see the class docstring), or None if absent."""
+        """Full-data reference of a model on one split (see the class docstring), or None if absent.
+
+        The reference curve's full-pool cells carry that curve's seed draw, so a curve compared with
+        its own full-data point (e.g. random subsets within 10 % of random at 100 %) stays paired.
+        """
+        entry = self._curves.get((split, model, self.reference_curve))
+        if entry is not None:
+            fractions, rows, weights = entry
+            full = np.flatnonzero(fractions >= FULL_DATA)
+            if full.size:
+                return self._mean_of_rows(split, rows[int(full[0])], metric, weights)
         of_model = self.cells[(self.cells["split"] == split) & (self.cells["model"] == model)]
         chosen = full_data_rows(of_model, "curve", self.reference_curve)
         if chosen.empty:
@@ -416,9 +613,13 @@ class PairedBootstrap:
 
     def _estimate(self, per_split: list[tuple[float, np.ndarray] | None]) -> Estimate:
         points, samples, contributing = self._stack(per_split)
+        n_splits = int(contributing.sum())
+        if self.few_splits and n_splits >= 2:
+            mean, lo, hi, p = t_estimate(points[contributing], self.level)
+            return Estimate(mean, lo, hi, n_splits, p, "t")
         point, combined, _ = self._combine(points, samples, contributing)
         lo, hi = percentile_interval(combined, self.level)
-        return Estimate(point, lo, hi, int(contributing.sum()))
+        return Estimate(point, lo, hi, n_splits, bootstrap_p_value(point, combined), "bootstrap")
 
     # ----------------------------------------------------------------------------------------------
     # public queries
@@ -506,8 +707,8 @@ class PairedBootstrap:
             if entry is None or reference is None:
                 per_split.append(None)
                 continue
-            fractions, rows = entry
-            means = [self._mean_of_rows(split, cell_rows, metric) for cell_rows in rows]
+            fractions, rows, weights = entry
+            means = [self._mean_of_rows(split, cell_rows, metric, weights) for cell_rows in rows]
             point_values = np.array([m[0] for m in means])
             sample_values = np.column_stack([m[1] for m in means])
             point = float(
@@ -516,8 +717,15 @@ class PairedBootstrap:
             samples = smallest_fraction_within(fractions, sample_values, reference[1], tolerance)
             per_split.append((point, samples))
         points, samples, contributing = self._stack(per_split)
-        if not contributing.any():
+        n_splits = int(contributing.sum())
+        if not n_splits:
             return WithinEstimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)
+        if self.few_splits and n_splits >= 2:
+            share = float(np.mean(np.isnan(samples[:, contributing])))
+            if np.isnan(points[contributing]).any():  # some split never gets within on its own test set
+                return WithinEstimate(float("nan"), float("nan"), float("inf"), share, n_splits, "t")
+            mean, lo, hi, _ = t_estimate(points[contributing], self.level)
+            return WithinEstimate(mean, lo, hi, share, n_splits, "t")
         point = float(np.mean(points[contributing]))  # NaN if any split never gets within
         _, combined, valid = self._combine(points, samples, contributing)
         combined = combined[valid]
@@ -525,7 +733,9 @@ class PairedBootstrap:
         lo, hi = percentile_interval(
             np.where(np.isnan(combined), np.inf, combined), self.level, "inverted_cdf"
         )
-        return WithinEstimate(point, lo, hi, share_not_reached, int(contributing.sum()))
+        if share_not_reached >= censored_share_limit(combined.size, self.level):
+            hi = float("inf")  # the bound sits among (or within Monte Carlo error of) unreached resamples
+        return WithinEstimate(point, lo, hi, share_not_reached, n_splits)
 
     def _paired_on_splits(
         self, model: str, curve_a: str, curve_b: str, fraction: float, metric: str

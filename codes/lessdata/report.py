@@ -17,7 +17,7 @@ import pandas as pd
 
 from lessdata import config, selectors
 from lessdata import io as lio
-from lessdata.analysis import COMPARE_AT, MATCH_TOLERANCE, WITHIN, ood_ratios, summarize
+from lessdata.analysis import ALPHA, COMPARE_AT, MATCH_TOLERANCE, WITHIN, ood_ratios, summarize
 from lessdata.evaluate import STRUCTURE_MODELS
 from lessdata.figures import (
     TARGET_NAMES,
@@ -27,7 +27,7 @@ from lessdata.figures import (
     comparison_methods,
     model_style,
 )
-from lessdata.intervals import full_data_rows
+from lessdata.intervals import MIN_SPLITS_TO_RESAMPLE, full_data_rows
 from lessdata.splits import given_split_label, read_id_list
 from lessdata.store import StoreLayout
 
@@ -1098,13 +1098,14 @@ def fmt_within(row: pd.Series, metric: str) -> str:
 
 
 def _one_seed_caveat(series: pd.Series) -> str:
-    """A warning where a curve rests on one training seed somewhere: its interval resamples the test set
-    only, and an active-learning campaign's path moves more between seeds than that interval shows
-    (``benchmarks/results/bench_fidelity.md``, "QBC / random per AL seed")."""
+    """A warning where a curve rests on one training run somewhere: its interval resamples the test set
+    only, and a campaign's or a pruning run's path moves more between seeds than that interval shows
+    (``benchmarks/results/bench_fidelity.md``, "QBC / random per AL seed"), so nothing is called."""
     if series.get("n_seeds") != 1:
         return ""
-    return (" One seed only: the interval covers the test set, not the training randomness; rerun with "
-            "more seeds (`--seeds`) before reading this as a finding.")
+    what = "pruning run" if str(series.get("curve", "")).startswith("prune:") else "seed"
+    return (f" One {what} only: the interval covers the test set, not the training randomness, and no "
+            f"verdict is called; rerun with more seeds before reading this as a finding.")
 
 
 def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
@@ -1152,12 +1153,53 @@ def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tup
                     decided = verdict in ("better than random", "worse than random")
                     (resolved if decided else unresolved).append((verdict, text))
             parts = [f"{verdict} at {text}" for verdict, text in resolved]
-            if unresolved:
-                parts.append("not resolved at " + "; ".join(text for _, text in unresolved))
+            for kind in dict.fromkeys(verdict for verdict, _ in unresolved):
+                texts = [text for verdict, text in unresolved if verdict == kind]
+                parts.append(f"{kind} at " + "; ".join(texts))
             if parts:
                 statements.append(f"  - {label} − random (paired, {unit(target)}): " + "; ".join(parts) + "."
-                                  + _one_seed_caveat(series))
+                                  + _trade(series) + _one_seed_caveat(series))
     return pd.DataFrame(rows), statements
+
+
+def _trade(series: pd.Series) -> str:
+    """One sentence on what a method trades, from its adjusted RMSE and MAE verdicts at each fraction.
+
+    RMSE weighs the few large errors, MAE the typical one: a method better on one and worse on the
+    other moves errors between them rather than removing them.
+    """
+    sentences = []
+    for fraction in COMPARE_AT:
+        rmse = series.get(f"diff_rmse@{fraction:g}_verdict")
+        mae = series.get(f"diff_mae@{fraction:g}_verdict")
+        if rmse == "better than random" and mae == "worse than random":
+            sentences.append(f"at {fmt_pct(fraction)} it has fewer large errors but larger typical ones "
+                             "(better RMSE, worse MAE)")
+        elif rmse == "worse than random" and mae == "better than random":
+            sentences.append(f"at {fmt_pct(fraction)} it has smaller typical errors but more large ones "
+                             "(better MAE, worse RMSE)")
+        elif {rmse, mae} == {"better than random"}:
+            sentences.append(f"at {fmt_pct(fraction)} it is better on both RMSE and MAE")
+    return (" Trade-off: " + "; ".join(sentences) + ".") if sentences else ""
+
+
+def _resamples(summary: pd.DataFrame) -> str:
+    """The number of bootstrap resamples behind the summary, as text."""
+    counts = sorted(set(summary["n_boot"].dropna().astype(int))) if "n_boot" in summary else []
+    return ", ".join(f"{count:,}" for count in counts) or "an unrecorded number of"
+
+
+def _family_sentence(summary: pd.DataFrame) -> str:
+    """Which comparisons the verdicts are corrected over, and how."""
+    size = summary.attrs.get("family_size")
+    if size is None:
+        p_columns = [c for c in summary.columns if c.startswith("diff_") and c.endswith("_p")]
+        size = int(np.count_nonzero(~np.isnan(summary[p_columns].to_numpy(dtype=float)))) if p_columns else 0
+    return (f"A method is called better or worse than random only where Holm's adjustment over this "
+            f"report's family of {size} comparisons (every curve × model × "
+            f"{', '.join(fmt_pct(f) for f in COMPARE_AT)} × RMSE and MAE, against random subsets) leaves "
+            f"p < {ALPHA:g}; `summary.csv` holds the unadjusted and adjusted p-values. A curve resting on "
+            "one run (one seed, one split) is not called.")
 
 
 def section_headline(results: Results, paper_names: dict[str, str]) -> str:
@@ -1170,11 +1212,14 @@ def section_headline(results: Results, paper_names: dict[str, str]) -> str:
     return "\n".join([
         "## Headline", "",
         "Smallest share of the pool whose ID-test error is within 10 % of the full-data error, on RMSE and "
-        "on MAE, with 95 % intervals from a paired bootstrap of the test set (every curve and the full-data "
-        "model rescored on the same resamples; repeated hold-out splits resampled too), and the "
-        "difference to random subsets at 30 % of the pool. \"> X\": not reached by the largest evaluated "
-        "subset X. A method is called better or worse than random only where the interval of the "
-        "difference excludes zero.", "", md_table(table), "",
+        "on MAE, with 95 % intervals, and the difference to random subsets at 30 % of the pool. "
+        f"Intervals come from a paired hierarchical bootstrap ({_resamples(summary)} resamples): test "
+        "entries resampled by formula "
+        "(polymorphs together), each curve's training seeds resampled, every curve and the full-data "
+        "model rescored on the same resamples; fewer than "
+        f"{MIN_SPLITS_TO_RESAMPLE} hold-out splits are combined with a t interval on their per-split "
+        "values, more are resampled. \"> X\": not reached by the largest evaluated subset X (or within "
+        "Monte Carlo error of it). " + _family_sentence(summary), "", md_table(table), "",
         "What the intervals support (difference = method − random; negative = lower error):", "",
         *statements])
 
