@@ -24,9 +24,11 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from scipy import stats
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.model_selection import train_test_split
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold, cross_val_predict, train_test_split
 
 from lessdata import pruning as pruning_module
+from lessdata.errors import LessdataError
 from lessdata.models import make_model
 from lessdata.pruning import (
     RULE_CAPPED,
@@ -470,3 +472,14 @@ def test_settings_from_profile() -> None:
     kappa, kwargs = settings_from_profile("paper")
     assert kappa == 0.5
     assert kwargs == {"min_remove_frac": 0.01, "min_retained": 300, "max_rounds": 2000}
+
+
+def test_test_free_threshold_uses_the_pools_out_of_fold_mae(mp18_small) -> None:
+    """``source="oof"`` never looks at the test set: any test targets give the same threshold."""
+    X, y = mp18_small.X[:600], mp18_small.y["e_form"][:600]
+    threshold, model = pruning_threshold(Ridge(), X[:500], y[:500], X[500:], y[500:] + 100.0, source="oof")
+    expected = cross_val_predict(Ridge(), X[:500], y[:500], cv=KFold(5, shuffle=True, random_state=0))
+    assert threshold == pytest.approx(0.5 * np.mean(np.abs(expected - y[:500])))
+    assert model.predict(X[:3]).shape == (3,)
+    with pytest.raises(LessdataError, match="threshold source"):
+        pruning_threshold(Ridge(), X[:500], y[:500], X[500:], y[500:], source="pool")

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.base import clone
 from sklearn.metrics import mean_absolute_error
+from sklearn.model_selection import KFold, cross_val_predict
 from tqdm import tqdm
 
 from lessdata import config
@@ -333,6 +334,15 @@ def _fraction_limit(fraction: float, n_pool: int) -> int:
     return math.floor(round(fraction * n_pool, 9))
 
 
+def threshold_source(profile_name: str) -> str:
+    """Where a profile's pruning threshold comes from: ``test``, unless ``prune.threshold`` says ``oof``.
+
+    Set through ``LESSDATA_PROFILE_PATCH`` (e.g. ``{"paper": {"prune": {"threshold": "oof"}}}``); the
+    key is absent from the profiles so that their settings hash, and every results folder, stay valid.
+    """
+    return str(config.profile(profile_name)["prune"].get("threshold", "test"))
+
+
 def settings_from_profile(profile_name: str) -> tuple[float, dict[str, Any]]:
     """Pruning settings of a run profile in the form the functions here take them.
 
@@ -348,34 +358,52 @@ def settings_from_profile(profile_name: str) -> tuple[float, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # Threshold
 # --------------------------------------------------------------------------------------------------
-def pruning_threshold(estimator: Any, X_pool: Any, y_pool: Any, X_test: Any, y_test: Any,
-                      kappa: float = 0.5) -> tuple[float, Any]:
-    """Fit the guiding model on the full pool and return ``kappa`` × its ID-test MAE.
+#: Where the pruning threshold's MAE comes from: the ID test set (the paper's rule) or the pool's own
+#: out-of-fold predictions (test-free, so the test set that scores the pruned sets never sets them).
+THRESHOLD_SOURCES = ("test", "oof")
+#: Folds of the out-of-fold MAE.
+OOF_FOLDS = 5
 
-    The paper sets the threshold to half the full-data MAE: an entry predicted from the others better
-    than that carries little new information.  The full-pool model is also the 100 % point of every
-    pruning curve, so it is returned for the caller to evaluate instead of fitting it a second time.
+
+def pruning_threshold(estimator: Any, X_pool: Any, y_pool: Any, X_test: Any, y_test: Any,
+                      kappa: float = 0.5, source: str = "test") -> tuple[float, Any]:
+    """Fit the guiding model on the full pool and return ``kappa`` × its MAE as the threshold.
+
+    The paper sets the threshold to half the full-data MAE on the ID test set: an entry predicted from
+    the others better than that carries little new information.  That test set then also scores the
+    pruned sets, so ``source="oof"`` offers a test-free alternative: the MAE of 5-fold out-of-fold
+    predictions on the pool (scikit-learn's ``cross_val_predict``, shuffled folds with seed 0), at the
+    cost of five more fits.  The full-pool model is also the 100 % point of every pruning curve, so it
+    is returned for the caller to evaluate instead of fitting it a second time.
 
     Args:
         estimator: unfitted template (scikit-learn API); a clone is fitted, the template is untouched.
         X_pool, y_pool: the whole training pool.
-        X_test, y_test: the ID hold-out test set.
+        X_test, y_test: the ID hold-out test set (unused with ``source="oof"``).
         kappa: multiplier of the MAE (0.5 in the paper).
+        source: ``test`` (the paper's rule) or ``oof``.
 
     Returns:
         ``(threshold, fitted_model)``.
 
     Raises:
-        ValueError: for a non-positive ``kappa`` or a non-finite resulting threshold.
+        LessdataError: for a non-positive ``kappa``, an unknown ``source`` or a non-finite threshold.
     """
     if not kappa > 0:
         raise LessdataError(f"kappa must be > 0, got {kappa}")
+    if source not in THRESHOLD_SOURCES:
+        raise LessdataError(f"threshold source must be one of {THRESHOLD_SOURCES}, got {source!r}")
+    y_pool = np.asarray(y_pool, dtype=np.float64)
     model = clone(estimator)
-    model.fit(X_pool, np.asarray(y_pool, dtype=np.float64))
-    mae = mean_absolute_error(np.asarray(y_test, dtype=np.float64), model.predict(X_test))
+    model.fit(X_pool, y_pool)
+    if source == "test":
+        mae = mean_absolute_error(np.asarray(y_test, dtype=np.float64), model.predict(X_test))
+    else:
+        folds = KFold(n_splits=OOF_FOLDS, shuffle=True, random_state=0)
+        mae = mean_absolute_error(y_pool, cross_val_predict(clone(estimator), X_pool, y_pool, cv=folds))
     threshold = float(kappa * mae)
     if not np.isfinite(threshold):
-        raise LessdataError(f"pruning threshold is not finite (ID-test MAE {mae}); check the test targets")
+        raise LessdataError(f"pruning threshold is not finite ({source} MAE {mae}); check the targets")
     return threshold, model
 
 

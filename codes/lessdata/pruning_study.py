@@ -27,6 +27,7 @@ from lessdata.pruning import (
     pruning_threshold,
     redundancy_composition,
     settings_from_profile,
+    threshold_source,
 )
 from lessdata.runner import (
     Cell,
@@ -69,8 +70,9 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
                                 f"{error}); delete it to recompute the threshold") from error
     else:
         started = time.perf_counter()
+        source = threshold_source(context.profile)
         threshold, full_model = pruning_threshold(template, data.pool.X, data.pool.y, data.test.X,
-                                                  data.test.y, kappa=kappa)
+                                                  data.test.y, kappa=kappa, source=source)
         fit_seconds = time.perf_counter() - started
         # A guide with its own settings is not the evaluation model: its full-pool fit sets the
         # threshold only, and the pruned curve's 100 % point is an evaluation cell (pruning_cells).
@@ -79,7 +81,7 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
             store.add([{**full_cell.fields(), **row, "fit_seconds": round(fit_seconds, 3),
                         "profile": context.profile} for row in rows])
         lio.write_json(threshold_path, {"threshold": threshold, "kappa": kappa, "guide": guide,
-                                        "full_pool_fit_seconds": round(fit_seconds, 3)})
+                                        "source": source, "full_pool_fit_seconds": round(fit_seconds, 3)})
     result = prune(template, data.pool.X, data.pool.y, threshold, **settings, random_state=0,
                    checkpoint=store.layout.pruning_checkpoint(name), progress=progress)
     ranked = data.pool.ids[result.order[::-1]]
