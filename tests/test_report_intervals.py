@@ -174,3 +174,19 @@ def test_bootstrap_seed_filter_and_seed_count(tmp_path) -> None:
     assert only0.curve("xgb", "random", 0.3, "mae")[0] == pytest.approx(0.0, abs=1e-6)
     summary = interval_summary(tmp_path, n_boot=50).set_index("curve")
     assert summary.loc["random", "n_seeds"] == 2 and summary.loc["qbc", "n_seeds"] == 1
+
+
+def test_test_entries_are_grouped_by_formula(small_env, mp18_small, tmp_path) -> None:
+    """Stored test ids map to their dataset's formulas; unknown ids stay groups of their own."""
+    from lessdata.analysis import test_groups
+    from lessdata.store import PredictionStore
+
+    n = len(mp18_small.ids)
+    ids = np.append(mp18_small.ids, "not-an-id")
+    PredictionStore(tmp_path).save_truth("mp18_small", "e_form", "s0", {"id_test": np.zeros(n + 1)},
+                                         {"id_test": ids})
+    labels = test_groups(tmp_path, "mp18_small", "e_form", "s0")
+    assert list(labels[:n]) == ["formula:" + formula for formula in mp18_small.formulas]
+    assert labels[n] == "id:not-an-id"
+    assert len(set(labels[:n])) < n  # the sample holds polymorphs: some formulas repeat
+    assert test_groups(tmp_path, "mp18_small", "e_form", "s0", group_by="entry") is None
