@@ -25,7 +25,7 @@ def duplicated_pool(n_distinct: int = 150, dims: int = 6, seed: int = 0) -> tupl
     return distinct[group], group
 
 
-@pytest.mark.parametrize("name", ["kcenter", "direct"])
+@pytest.mark.parametrize("name", ["kcenter", "direct", "direct_maml"])
 def test_coverage_samplers_never_take_both_copies_before_covering_the_rest(name: str) -> None:
     X, group = duplicated_pool()
     sampler = selectors.get(name).sampler
@@ -68,6 +68,23 @@ def test_direct_takes_one_entry_per_separated_cluster() -> None:
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     chosen = samplers.direct_sampler(samplers.PoolView(X), 5, np.random.default_rng(0))
     assert sorted(chosen // 40) == [0, 1, 2, 3, 4]
+
+
+def test_published_direct_takes_one_entry_per_cluster_also_beside_a_dense_region() -> None:
+    """maml's DIRECT clusters into exactly n groups: a dense region holding most rows still gets one
+    pick, not several (the leaf-cluster variant ranks clusters by size)."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [50, 0], [0, 50], [50, 50], [25, 100]], dtype=float)
+    sizes = [400, 15, 15, 15, 15]
+    X = np.vstack([centre + rng.normal(scale=0.5, size=(size, 2)) for centre, size in zip(centres, sizes,
+                                                                                          strict=True)])
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    cluster = np.repeat(np.arange(5), sizes)
+    for seed in (0, 1):
+        chosen = samplers.direct_maml_sampler(samplers.PoolView(X), 5, np.random.default_rng(seed))
+        assert sorted(cluster[chosen]) == [0, 1, 2, 3, 4]
+    again = samplers.direct_maml_sampler(samplers.PoolView(X), 5, np.random.default_rng(1))
+    assert again.tolist() == chosen.tolist()
 
 
 def test_stratified_round_robin_allocates_evenly_and_uses_up_small_strata() -> None:

@@ -287,3 +287,8 @@ register(Selector(
          "Qi et al. 2024)",
     MethodStyle("DIRECT (label-free)", (0, (2.0, 1.0, 2.0, 3.0)), "full", 1.5, 2.6, "DIRECT"),
     sampler=samplers.direct_sampler, nested=False))
+register(Selector(
+    "direct_maml", "subset", "DIRECT as published, with maml's components: PCA, Birch into exactly n "
+         "clusters, the entry nearest each centre (label-free; Qi et al. 2024)",
+    MethodStyle("DIRECT, maml (label-free)", (0, (4.0, 1.0, 1.0, 1.0)), "full", 1.5, 2.6, "DIRECT (maml)"),
+    sampler=samplers.direct_maml_sampler, nested=False))
