@@ -206,3 +206,23 @@ def test_ood_none_and_given_test_ids(small_env: Path, tmp_path: Path) -> None:
     assert given["split"].str.startswith("ids-").all()
     assert set(given.loc[given["eval_set"] == "id_test", "n_eval"]) == {100}
     assert run_main(random_baseline_main, [*base, "--id-test-ids", str(id_file), "--split-seeds", "1"]) == 2
+
+
+def test_profile_patch_refuses_unknown_keys_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lessdata import config
+
+    cases = {
+        '{"quick": {"al": {"step_fraction": 0.03}}}': "unknown key 'quick.al.step_fraction'",
+        '{"quick": {"prunning": {}}}': "unknown key 'quick.prunning'",
+        '{"paper": {"model_overrides": {"xgboost": {"n_estimators": 5}}}}': "unknown model",
+        '{"quick": {"model_overrides": {"rf": {"n_estimator": 5}}}}':
+            r"unknown hyperparameter\(s\) \['n_estimator'\]",
+    }
+    for text, message in cases.items():
+        monkeypatch.setenv(config.PROFILE_PATCH_ENV, text)
+        with pytest.raises(ValueError, match=message):
+            config.profile("quick")
+    # Keys the profiles leave out on purpose, and estimator parameters they do not set, are accepted.
+    monkeypatch.setenv(config.PROFILE_PATCH_ENV, json.dumps({"paper": {"prune": {
+        "threshold": "oof", "guide_overrides": {"xgb": {"max_bin": 64}}}}}))
+    assert config.profile("paper")["prune"]["threshold"] == "oof"

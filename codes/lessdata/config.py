@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
@@ -226,7 +227,58 @@ def profile_patch() -> dict[str, Any]:
         raise LessdataError(
             f"{PROFILE_PATCH_ENV} must be a JSON object keyed by profile names {sorted(PROFILES)}"
         )
+    for name, changes in patch.items():
+        _check_patch(PROFILES[name], changes, (name,))
     return patch
+
+
+#: Keys a patch may set although a profile leaves them out (absent means the default): the pruning
+#: threshold's source (``lessdata.pruning.THRESHOLD_SOURCES``) and a guide's own hyperparameters.
+OPTIONAL_PROFILE_KEYS = {("prune", "threshold"), ("prune", "guide_overrides")}
+#: Profile keys whose entries are per-model hyperparameters (model name -> parameter -> value).
+MODEL_KEYED = {("model_overrides",), ("prune", "guide_overrides")}
+
+
+#: The estimator class behind each model, imported only to check a patch's hyperparameter names.
+_ESTIMATORS = {"xgb": ("xgboost", "XGBRegressor"), "xgb_ibug": ("xgboost", "XGBRegressor"),
+               "rf": ("sklearn.ensemble", "RandomForestRegressor"),
+               "alignn": ("lessdata.alignn_model", "ALIGNNRegressor"),
+               "alignn_es": ("lessdata.alignn_model", "ALIGNNRegressor")}
+
+
+def _hyperparameters(model: str) -> set[str]:
+    """Names a model's estimator takes (its ``get_params``) plus the ones the profiles set."""
+    module, name = _ESTIMATORS[model]
+    estimator = getattr(importlib.import_module(module), name)()
+    return set(estimator.get_params()) | set(_MODEL_BASES[model]())
+
+
+def _check_patch(base: Any, changes: Any, where: tuple[str, ...]) -> None:
+    """Refuse, by its full name, any key of a patch that the profiles do not have (a misspelling would
+    otherwise be merged silently and change nothing but the settings hash)."""
+    if not isinstance(changes, dict):
+        return
+    inside = where[1:]
+    if inside in MODEL_KEYED:
+        for model, params in changes.items():
+            known = _MODEL_BASES.get(model)
+            if known is None:
+                raise LessdataError(f"{PROFILE_PATCH_ENV}: unknown model {'.'.join((*where, model))!r}; "
+                                    f"models: {', '.join(sorted(_MODEL_BASES))}")
+            unknown = sorted(set(params) - _hyperparameters(model)) if isinstance(params, dict) else []
+            if unknown:
+                raise LessdataError(f"{PROFILE_PATCH_ENV}: unknown hyperparameter(s) {unknown} at "
+                                    f"{'.'.join((*where, model))}; see {model}'s estimator for its names")
+        return
+    for key, value in changes.items():
+        if (*inside, key) in OPTIONAL_PROFILE_KEYS:
+            _check_patch({}, value, (*where, key))
+            continue
+        if not isinstance(base, dict) or key not in base:
+            known_keys = ", ".join(sorted(base)) if isinstance(base, dict) else "none"
+            raise LessdataError(f"{PROFILE_PATCH_ENV}: unknown key {'.'.join((*where, key))!r}; known "
+                                f"keys there: {known_keys}")
+        _check_patch(base[key], value, (*where, key))
 
 
 def profile(name: str) -> dict[str, Any]:
@@ -240,17 +292,20 @@ def profile(name: str) -> dict[str, Any]:
     return _merged(PROFILES[name], profile_patch().get(name, {}))
 
 
+#: Each model's paper hyperparameters (read at call time, as they are defined further up).
+_MODEL_BASES = {"xgb": lambda: XGB_PARAMS, "xgb_ibug": lambda: XGB_IBUG_PARAMS, "rf": lambda: RF_PARAMS,
+                "alignn": lambda: ALIGNN_PARAMS, "alignn_es": lambda: ALIGNN_ES_PARAMS}
+
+
 def model_params(model: str, profile_name: str = "paper") -> dict[str, Any]:
     """Hyperparameters of ``model`` under a profile (paper values plus the profile's overrides).
 
     A variant (:data:`MODEL_VARIANT_OF`) takes its base model's overrides first, then its own, so that
     e.g. ``alignn_es`` under ``quick`` is the quick ALIGNN with early stopping.
     """
-    base = {"xgb": XGB_PARAMS, "xgb_ibug": XGB_IBUG_PARAMS, "rf": RF_PARAMS, "alignn": ALIGNN_PARAMS,
-            "alignn_es": ALIGNN_ES_PARAMS}
-    if model not in base:
-        raise LessdataError(f"unknown model {model!r}; choose one of {sorted(base)}")
-    params = dict(base[model])
+    if model not in _MODEL_BASES:
+        raise LessdataError(f"unknown model {model!r}; choose one of {sorted(_MODEL_BASES)}")
+    params = dict(_MODEL_BASES[model]())
     overrides = profile(profile_name)["model_overrides"]
     for name in dict.fromkeys((MODEL_VARIANT_OF.get(model, model), model)):
         params.update(overrides.get(name, {}))
