@@ -29,7 +29,7 @@ from lessdata.analysis import curve_intervals, curve_name, interval_summary, stu
 from lessdata.errors import LessdataError, MissingInputError
 from lessdata.intervals import full_data_rows
 from lessdata.selectors import MethodStyle
-from lessdata.store import DEFAULT_SPLIT, KEY_COLUMNS, StoreLayout
+from lessdata.store import DEFAULT_SPLIT, KEY_COLUMNS, StoreLayout, sound_rows
 
 # --------------------------------------------------------------------------------------------------
 # Style: one table for every figure.
@@ -236,7 +236,8 @@ def load_results(folder: str | Path) -> Results:
         raise MissingInputError(
             f"no results in {folder}: {layout.scores} does not exist; run e.g. `python "
             f"codes/random_baseline.py --out {folder}` (and prune_data.py, run_al.py) first")
-    scores = _read_table(layout.scores)
+    # The store's own check: a damaged row (a file cut short) is named and left out with its cell.
+    scores = sound_rows(_read_table(layout.scores), layout.scores, "left out of the figures and the report")
     lacking = [column for column in SCORE_TABLE_COLUMNS if column not in scores.columns]
     if lacking:
         raise LessdataError(f"{layout.scores} is not a lessdata scores table: it lacks the column(s) "
