@@ -99,7 +99,7 @@ def _shell_neighbours(
     The same walk (non-backtracking paths of ``shell`` Voronoi steps, weights multiplied along a path
     and summed per end site and image, in the same order, so the floating-point result is the same to
     the bit), with the periodic images added as integer tuples instead of through a small numpy
-    array per step, which made up most of ``ChemicalOrdering``'s time.  ``tests/test_voronoi.py``
+    array per step, which made up most of ``ChemicalOrdering``'s time.  ``tests/test_oqmd_icsd.py``
     compares it with pymatgen's on real structures.
     """
     if shell <= 0:
