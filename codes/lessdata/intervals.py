@@ -11,6 +11,7 @@ curves can be compared by the interval and p-value of their difference.  :func:`
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -133,21 +134,24 @@ def t_estimate(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
     return mean, mean - half, mean + half, p
 
 
+def _adjusted(p_values: np.ndarray, adjust: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply ``adjust`` to the ascending non-NaN p-values and put the results back in place (NaN stays)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    known = np.flatnonzero(~np.isnan(p))
+    if known.size:
+        order = known[np.argsort(p[known], kind="stable")]
+        adjusted[order] = np.minimum(1.0, adjust(p[order]))
+    return adjusted
+
+
 def holm(p_values: np.ndarray) -> np.ndarray:
     """Holm's step-down adjustment: controls the family-wise error rate under any dependence.
 
     NaN p-values are left NaN and do not count towards the family size.
     """
-    p = np.asarray(p_values, dtype=np.float64)
-    adjusted = np.full(p.shape, np.nan)
-    known = np.flatnonzero(~np.isnan(p))
-    if known.size == 0:
-        return adjusted
-    order = known[np.argsort(p[known], kind="stable")]
-    m = order.size
-    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    adjusted[order] = np.minimum(1.0, stepped)
-    return adjusted
+    return _adjusted(p_values, lambda ascending: np.maximum.accumulate(
+        (ascending.size - np.arange(ascending.size)) * ascending))
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
@@ -155,16 +159,8 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 
     Valid for independent or positively dependent tests; NaN p-values are left NaN.
     """
-    p = np.asarray(p_values, dtype=np.float64)
-    adjusted = np.full(p.shape, np.nan)
-    known = np.flatnonzero(~np.isnan(p))
-    if known.size == 0:
-        return adjusted
-    order = known[np.argsort(p[known], kind="stable")]
-    m = order.size
-    scaled = p[order] * m / np.arange(1, m + 1)
-    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    return adjusted
+    return _adjusted(p_values, lambda ascending: np.minimum.accumulate(
+        (ascending * ascending.size / np.arange(1, ascending.size + 1))[::-1])[::-1])
 
 
 def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
