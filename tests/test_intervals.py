@@ -8,10 +8,12 @@ import pytest
 
 from lessdata.intervals import (
     PairedBootstrap,
+    align_seed_fractions,
     benjamini_hochberg,
     bootstrap_counts,
     bootstrap_p_value,
     censored_share_limit,
+    complete_seed_rows,
     grouped_bootstrap_counts,
     holm,
     nearest_fraction,
@@ -274,6 +276,28 @@ def test_one_seed_set_per_curve_drops_fractions_missing_seeds() -> None:
     assert boot.dropped[["curve", "train_frac", "n_seeds", "curve_seeds"]].values.tolist() == [
         ["random", 0.15, 1, 3]]
     assert list(boot.curve_table()["train_frac"]) == [0.1, 0.2, 1.0]
+
+
+def test_pruning_runs_are_aligned_on_common_fractions() -> None:
+    """Two pruning runs stop near, not at, the same shares: run 1's nearest rounds join run 0's grid,
+    run 0's extra rounds stay single-seed (left out of the curve), random subsets are never moved."""
+    y = np.random.default_rng(4).normal(size=40)
+    entries = [("s", "prune:xgb", "xgb", 0, fraction, y + 0.1) for fraction in (0.1, 0.2, 0.25, 0.3, 1.0)]
+    entries += [("s", "prune:xgb", "xgb", 1, fraction, y + 0.2) for fraction in (0.097, 0.205, 0.296, 1.0)]
+    entries += [("s", "random", "xgb", seed, fraction, y) for seed in (0, 1) for fraction in (0.1, 0.3, 1.0)]
+    entries += [("s", "random", "xgb", 0, 0.29, y)]
+    truth, predictions, cells = assemble({"s": y}, entries)
+    aligned = align_seed_fractions(cells, ["split", "model", "curve"], relative=0.15,
+                                   eligible=cells["curve"].str.startswith("prune"))
+    moved = aligned["train_frac"] != cells["train_frac"].round(6)
+    assert sorted(zip(cells.loc[moved, "train_frac"], aligned.loc[moved, "train_frac"], strict=True)) == [
+        (0.097, 0.0985), (0.1, 0.0985), (0.2, 0.2025), (0.205, 0.2025), (0.296, 0.298), (0.3, 0.298)]
+    boot = PairedBootstrap(truth, predictions, cells, n_boot=50, seed=0, match_relative=0.15)
+    assert boot.curve_seeds[("s", "xgb", "prune:xgb")].tolist() == [0, 1]
+    assert boot.dropped.query("curve == 'prune:xgb'")["train_frac"].tolist() == [0.25]
+    assert boot.dropped.query("curve == 'random'")["train_frac"].tolist() == [0.29]
+    keep = complete_seed_rows(aligned, ["split", "model", "curve"])
+    assert sorted(aligned.loc[~keep, "train_frac"]) == [0.25, 0.29]
 
 
 def test_seed_resampling_covers_training_randomness() -> None:

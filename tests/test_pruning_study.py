@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,6 +97,32 @@ def test_rerun_does_no_fit(pruned: Path, small_env: Path, monkeypatch: pytest.Mo
     assert run_main(prune_data_main, args) == 0
     after = ResultsStore(pruned).read()
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_second_pruning_run_joins_the_curve(pruned: Path, small_env: Path, tmp_path: Path) -> None:
+    """--prune-seeds adds an independent run (own selection, threshold and cells with that seed); its
+    retained sizes differ from run 0's, and the analysis aligns them so the curve has two seeds."""
+    from lessdata.analysis import interval_summary  # noqa: PLC0415
+
+    out = tmp_path / "study"
+    shutil.copytree(pruned, out)
+    args = ["--dataset", "mp18_small", "--target", "e_form", "--guide", "xgb", "--eval-models", "xgb",
+            "--prune-seeds", "0,1", "--out", str(out), "--no-progress"]
+    assert run_main(prune_data_main, args) == 0
+    store = ResultsStore(out)
+    first = PruningResult.load(store.selections_dir / f"{selection_name('mp18_small', 'e_form', 'xgb')}.npz")
+    second_name = selection_name("mp18_small", "e_form", "xgb", seed=1)
+    assert second_name.endswith("_seed1")
+    second = PruningResult.load(store.selections_dir / f"{second_name}.npz")
+    assert second.round_sizes.tolist() != first.round_sizes.tolist()  # a different run, not a copy
+    assert (out / "prune_rounds_mp18_small_e_form_s0_xgb_seed1.csv").exists()
+    rows = store.read().query("method == 'prune' and model == 'xgb' and eval_set == 'id_test'")
+    assert set(rows["seed"]) == {0, 1}
+    assert set(rows.loc[rows["seed"] == 1, "train_size"]) <= set(second.round_sizes.tolist())
+    summary = interval_summary(out, n_boot=200).set_index(["model", "curve"])
+    assert summary.loc[("xgb", "prune:xgb"), "n_seeds"] == 2
+    assert summary.loc[("rf", "prune:xgb"), "n_seeds"] == 1  # the transfer model saw run 0 only
+    assert summary.loc[("rf", "prune:xgb"), "diff_rmse@0.3_verdict"] == "one run: not called"
 
 
 def test_composition_only_refuses_alignn_before_pruning(small_env: Path, tmp_path: Path, capsys) -> None:

@@ -15,7 +15,14 @@ import pandas as pd
 
 from lessdata import datasets
 from lessdata.errors import LessdataError, MissingInputError
-from lessdata.intervals import PairedBootstrap, full_data_rows, holm, smallest_fraction_within
+from lessdata.intervals import (
+    PairedBootstrap,
+    align_seed_fractions,
+    complete_seed_rows,
+    full_data_rows,
+    holm,
+    smallest_fraction_within,
+)
 from lessdata.store import DEFAULT_SPLIT, ResultsStore
 
 #: How far (relative to the requested fraction) an evaluated fraction may lie and still stand for it.  A
@@ -204,9 +211,9 @@ def interval_summary(folder: str | Path, *, n_boot: int | None = None, seed: int
             partial = mine[mine["train_frac"] < 1]
             row = {"dataset": dataset, "target": target, "model": model, "curve": curve,
                    "n_boot": boot.n_boot, "n_splits": mine["split"].nunique(),
-                   # the fewest seeds behind a point of the curve (below the full pool) on any split
-                   "n_seeds": int(partial.groupby(["split", "train_frac"])["seed"].nunique().min())
-                   if len(partial) else 0,
+                   # the curve's seed set (the seeds behind each of its points) on its poorest split
+                   "n_seeds": min((boot.curve_seeds[(split, model, curve)].size
+                                   for split in mine["split"].unique()), default=0) if len(partial) else 0,
                    "max_frac": float(partial["train_frac"].max())}
             for metric in ("rmse", "mae"):
                 _put(row, f"full_{metric}", full[metric])
@@ -285,6 +292,13 @@ def summarize(scores: pd.DataFrame, tolerances: tuple[float, ...] = (0.05, 0.10,
     frame = scores[scores["eval_set"] == eval_set]
     if "split" not in frame:
         frame = frame.assign(split=DEFAULT_SPLIT)
+    # One seed set per curve, independent pruning runs on common fractions (as the intervals do).
+    curve_keys = ["dataset", "target", "split", "model", "method", "selector"]
+    if len(frame):
+        frame = frame.reset_index(drop=True)
+        frame = align_seed_fractions(frame, curve_keys, relative=MATCH_TOLERANCE,
+                                     eligible=frame["method"] == "prune")
+        frame = frame[complete_seed_rows(frame, curve_keys)]
     rows = []
     for (dataset, target, split, model), group in frame.groupby(["dataset", "target", "split", "model"]):
         full = full_data_rows(group)["rmse"]

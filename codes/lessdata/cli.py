@@ -567,6 +567,10 @@ def prune_data_parser() -> argparse.ArgumentParser:
                              "this fraction of the pool, 0 < F <= 1 (default: the smallest pruned fraction "
                              "whose guide-model ID-test RMSE is within 10 %% of the full-data RMSE, else "
                              f"{REDUNDANCY_FALLBACK_FRACTION:g})")
+    parser.add_argument("--prune-seeds", type=seed_list, default=[0], metavar="S1,S2",
+                        help="independent pruning runs (guide seed, threshold fit and round splits), e.g. "
+                             "0,1,2; the report resamples them like training seeds. Redundancy tables and "
+                             "--export use the first (default: 0)")
     add_run_args(parser)
     return parser
 
@@ -621,25 +625,43 @@ def prune_data_main(argv: Sequence[str] | None = None) -> int:
 
 def prune_one_split(args: argparse.Namespace, context: RunContext, data: ExperimentData,
                     models: Sequence[str]) -> dict[str, Any]:
-    """Pruning order, redundancy tables, export and evaluation cells on one ID hold-out split."""
+    """Pruning orders, redundancy tables, export and evaluation cells on one ID hold-out split."""
+    timings: dict[str, Any] = {}
+    first, *others = args.prune_seeds
+    for seed in others:  # the extra runs first: the first run's redundancy tables read every score
+        timings[f"seed{seed}"] = prune_one_run(args, context, data, models, seed)
+    timings.update(prune_one_run(args, context, data, models, first, analyse=True))
+    return timings
+
+
+def prune_one_run(args: argparse.Namespace, context: RunContext, data: ExperimentData,
+                  models: Sequence[str], seed: int, analyse: bool = False) -> dict[str, Any]:
+    """One pruning run (``seed``) and its evaluation cells; with ``analyse``, the export and the
+    redundancy tables too."""
     started = time.perf_counter()
-    result, name = run_pruning(data, args.guide, context, progress=not args.no_progress)
-    print(f"pruning ({args.guide}, split {data.split.label}): {result.n_rounds} rounds, threshold "
-          f"{result.threshold:.4g}, pool {result.n_pool} -> {result.round_sizes[-1]} "
+    result, name = run_pruning(data, args.guide, context, progress=not args.no_progress, seed=seed)
+    print(f"pruning ({args.guide}, split {data.split.label}, seed {seed}): {result.n_rounds} rounds, "
+          f"threshold {result.threshold:.4g}, pool {result.n_pool} -> {result.round_sizes[-1]} "
           f"({result.final_fraction:.2%}), stop: {result.stop_reason}, fits {result.fit_seconds.sum():.1f} s "
           f"of {result.round_seconds.sum():.1f} s")
-    if args.redundancy_fraction is not None:
+    if analyse and args.redundancy_fraction is not None:
         result.round_at(args.redundancy_fraction)  # unreached: the clear error now, not after the evaluation
-    if args.export is not None:
+    if analyse and args.export is not None:
         path = export_pruned(data, result, args.export, StoreLayout(args.out).pruned_export(
             data.dataset.name, args.target, data.split.label, args.guide, args.export))
         print(f"exported the pruned set at {args.export:g} of the pool to {path}")
     sizes = evaluation_sizes(result, args.profile, args.eval_fractions, guide=args.guide)
-    cells = pruning_cells(data, args.guide, name, sizes, models)
+    cells = pruning_cells(data, args.guide, name, sizes, models, seed=seed)
     report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
                        progress=not args.no_progress, description=f"pruned sets ({args.guide})")
     print(f"{report.n_run} evaluation cells run, {report.n_skipped} already done, "
           f"wall {report.wall_seconds:.1f} s")
+    timings = {"wall_seconds": round(time.perf_counter() - started, 2), "rounds": result.n_rounds,
+               "round_seconds": round(float(result.round_seconds.sum()), 2),
+               "round_fit_seconds": round(float(result.fit_seconds.sum()), 2),
+               "cells_run": report.n_run, "cells_skipped": report.n_skipped}
+    if not analyse:
+        return timings
     # After the evaluation: the default fraction is read from the guide's scores of the pruned sets.
     if args.redundancy_fraction is not None:
         fraction, source = args.redundancy_fraction, "--redundancy-fraction"
@@ -648,10 +670,7 @@ def prune_one_split(args: argparse.Namespace, context: RunContext, data: Experim
     print(f"\nredundancy tables at retained fraction {fraction:.4g} ({source})")
     tables = write_redundancy(data, result, args.guide, Path(args.out), fraction=fraction)
     _print_significant(tables, fraction)
-    return {"wall_seconds": round(time.perf_counter() - started, 2), "rounds": result.n_rounds,
-            "round_seconds": round(float(result.round_seconds.sum()), 2),
-            "round_fit_seconds": round(float(result.fit_seconds.sum()), 2),
-            "cells_run": report.n_run, "cells_skipped": report.n_skipped}
+    return {**timings, "wall_seconds": round(time.perf_counter() - started, 2)}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -337,6 +337,70 @@ def nearest_fraction(evaluated: np.ndarray, requested: float, tolerance: float =
     return float(candidates[best]) if distance[best] <= tolerance + 1e-12 else float("nan")
 
 
+def align_seed_fractions(cells: pd.DataFrame, keys: list[str], *, relative: float | None = None,
+                         absolute: float = 0.02, eligible: pd.Series | None = None) -> pd.DataFrame:
+    """Give the seeds of one curve common training fractions where their evaluated sizes differ slightly.
+
+    Independent pruning runs stop their rounds at slightly different retained sizes (30.2 % in one run,
+    29.7 % in another), so their cells never share a ``train_frac``.  Within each curve (``keys``), the
+    grid is the fractions of the seed evaluated at the fewest of them; every other seed's nearest
+    evaluated fraction within the tolerance (``relative`` x the fraction when given, else ``absolute``)
+    stands for each grid point, and the matched cells are all labelled with the mean of their fractions
+    (the runs' average share there).  A seed's fraction stands for at most one grid point.  Curves whose
+    seeds already share their fractions come back unchanged, and only ``eligible`` rows (default all)
+    are considered: random subsets have exact sizes, so a missing point there is missing, not near.
+    """
+    out = cells.copy()
+    column = out["train_frac"].astype(float).round(FRACTION_DECIMALS)
+    out["train_frac"] = column
+    candidates = out if eligible is None else out[eligible.to_numpy()]
+    for _, group in candidates.groupby(keys, sort=False):
+        by_seed = {int(seed): part for seed, part in group.groupby("seed")}
+        if len(by_seed) < 2:
+            continue
+        grids = {seed: np.unique(part["train_frac"].to_numpy()) for seed, part in by_seed.items()}
+        anchor = min(grids, key=lambda seed: (grids[seed].size, seed))
+        matched: dict[float, list[tuple[int, float]]] = {}  # grid point -> (seed, its fraction there)
+        for seed, own in grids.items():
+            free = own if seed == anchor else np.setdiff1d(own, grids[anchor])
+            for fraction in grids[anchor]:
+                if fraction in own:
+                    matched.setdefault(fraction, []).append((seed, fraction))
+                    continue
+                if free.size == 0:
+                    continue
+                tolerance = absolute if relative is None else relative * fraction
+                nearest = free[np.argmin(np.abs(free - fraction))]
+                if abs(nearest - fraction) <= tolerance:
+                    matched.setdefault(fraction, []).append((seed, nearest))
+                    free = free[free != nearest]
+        for pairs in matched.values():
+            if all(own == pairs[0][1] for _, own in pairs):
+                continue  # evaluated at the same fraction by every seed: nothing to align
+            label = round(float(np.mean([own for _, own in pairs])), FRACTION_DECIMALS)
+            for seed, own in pairs:
+                part = by_seed[seed]
+                out.loc[part.index[part["train_frac"].to_numpy() == own], "train_frac"] = label
+    return out
+
+
+def complete_seed_rows(cells: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Rows at fractions evaluated with the curve's whole seed set (one seed set per curve).
+
+    A curve's seed set is the largest set of seeds evaluated at any one of its fractions (the most
+    frequent among equals); fractions where any of them is missing are left out, so a curve never mixes
+    10 seeds at one point with 2 at the next.
+    """
+    keep = pd.Series(False, index=cells.index)
+    for _, group in cells.groupby(keys, sort=False):
+        seed_sets = group.groupby("train_frac")["seed"].agg(lambda seeds: frozenset(seeds.astype(int)))
+        largest = max(len(seeds) for seeds in seed_sets)
+        chosen = Counter(seeds for seeds in seed_sets if len(seeds) == largest).most_common(1)[0][0]
+        complete = seed_sets.index[[chosen <= seeds for seeds in seed_sets]]
+        keep[group.index[group["train_frac"].isin(complete)]] = True
+    return keep
+
+
 def verdict(lo: float, hi: float) -> str:
     """Read a difference interval (curve_a - curve_b; negative means curve_a has the lower error).
 
@@ -421,7 +485,10 @@ class PairedBootstrap:
         self.level = level
         self.groups = groups or {}
         self.resample_seeds = resample_seeds
-        self.cells = cells.assign(train_frac=cells["train_frac"].astype(float).round(FRACTION_DECIMALS))
+        cells = cells.reset_index(drop=True)
+        self.cells = align_seed_fractions(cells, ["split", "model", "curve"], relative=match_relative,
+                                          absolute=match_tolerance,
+                                          eligible=cells["curve"].astype(str).str.startswith("prune"))
         used = set(self.cells["split"])
         self.splits = [split for split in truth if split in used]
         self.few_splits = len(self.splits) < min_splits_to_resample
@@ -433,6 +500,8 @@ class PairedBootstrap:
             self._score_split(split, truth[split], predictions[split], rng, max_bytes)
         self._curves: dict[tuple[str, str, str], tuple[np.ndarray, list[np.ndarray], np.ndarray]] = {}
         dropped = []
+        #: (split, model, curve) -> the seeds behind every point of that curve (its one seed set).
+        self.curve_seeds: dict[tuple[str, str, str], np.ndarray] = {}
         seed_draws: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
         for (split, model, curve), group in self.cells.groupby(["split", "model", "curve"], sort=True):
             fractions, rows, seeds, left_out = self._one_seed_set(group)
@@ -444,6 +513,7 @@ class PairedBootstrap:
                 seed_draws[key] = (rng.multinomial(seeds.size, uniform, size=n_boot).astype(np.float64)
                                    if resample_seeds and seeds.size > 1 else np.ones((n_boot, seeds.size)))
             self._curves[(split, model, curve)] = (fractions, rows, seed_draws[key])
+            self.curve_seeds[(split, model, curve)] = seeds
             dropped += [{"split": split, "model": model, "curve": curve, "train_frac": fraction,
                          "n_seeds": n, "curve_seeds": seeds.size} for fraction, n in left_out]
         #: Fractions left out of a curve because not all of its seed set was evaluated there.

@@ -38,27 +38,35 @@ from lessdata.store import DEFAULT_SPLIT, StoreLayout
 
 TRANSFER = {"xgb": "rf", "rf": "xgb"}
 
+#: Pruning run ``s`` splits round ``r`` with seed ``s * PRUNE_SEED_STRIDE + r``: runs never share a round
+#: seed (a run stops long before this many rounds; the profiles cap it at 2,000).
+PRUNE_SEED_STRIDE = 100_000
 
-def selection_name(dataset: str, target: str, guide: str, split: str = DEFAULT_SPLIT) -> str:
-    """Name of the stored pruning order of one dataset, target, ID split and guiding model."""
-    return StoreLayout.pruning_name(dataset, target, split, guide)
+
+def selection_name(dataset: str, target: str, guide: str, split: str = DEFAULT_SPLIT, seed: int = 0) -> str:
+    """Name of the stored pruning order of one dataset, target, ID split, guiding model and pruning seed."""
+    return StoreLayout.pruning_name(dataset, target, split, guide, seed)
 
 
 def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progress: bool = True,
-                n_threads: int | None = None) -> tuple[PruningResult, str]:
+                n_threads: int | None = None, seed: int = 0) -> tuple[PruningResult, str]:
     """Threshold, rounds (resumable) and the stored selection for one guiding model.
+
+    ``seed`` makes an independent pruning run: the guide's own seed, the seed of its full-pool fit (so
+    the threshold too) and the round splits (:data:`PRUNE_SEED_STRIDE`).  Seed 0 is the study's default
+    run; several seeds measure how much a pruned curve owes to one run's randomness.
 
     Returns:
         (the pruning result, the selection name in the results store).
     """
     store = ResultsStore(context.out_dir)
-    name = selection_name(data.dataset.name, data.dataset.target, guide, data.split.label)
+    name = selection_name(data.dataset.name, data.dataset.target, guide, data.split.label, seed)
     kappa, settings = settings_from_profile(context.profile)
     threads = n_threads or available_cores()
     overrides = guide_overrides(context.profile, guide)
-    template = make_model(guide, profile=context.profile, n_threads=threads, random_state=0,
+    template = make_model(guide, profile=context.profile, n_threads=threads, random_state=seed,
                           device=context.device, **overrides)
-    full_cell = Cell(data.dataset.name, data.dataset.target, "prune", guide, guide, 0, 1.0, len(data.pool),
+    full_cell = Cell(data.dataset.name, data.dataset.target, "prune", guide, guide, seed, 1.0, len(data.pool),
                      split=data.split.label)
     threshold_path = store.layout.pruning_threshold(name)
     if threshold_path.exists():
@@ -81,15 +89,17 @@ def run_pruning(data: ExperimentData, guide: str, context: RunContext, *, progre
             store.add([{**full_cell.fields(), **row, "fit_seconds": round(fit_seconds, 3),
                         "profile": context.profile} for row in rows])
         lio.write_json(threshold_path, {"threshold": threshold, "kappa": kappa, "guide": guide,
-                                        "source": source, "full_pool_fit_seconds": round(fit_seconds, 3)})
-    result = prune(template, data.pool.X, data.pool.y, threshold, **settings, random_state=0,
+                                        "source": source, **({"seed": seed} if seed else {}),
+                                        "full_pool_fit_seconds": round(fit_seconds, 3)})
+    result = prune(template, data.pool.X, data.pool.y, threshold, **settings,
+                   random_state=seed * PRUNE_SEED_STRIDE,
                    checkpoint=store.layout.pruning_checkpoint(name), progress=progress)
     ranked = data.pool.ids[result.order[::-1]]
     store.save_selection(name, ranked, method="prune", guide=guide, threshold=threshold,
                          round_sizes=result.round_sizes.tolist(), stop_reason=result.stop_reason,
-                         params=result.params)
-    lio.write_csv(store.layout.prune_rounds(data.dataset.name, data.dataset.target, data.split.label, guide),
-                  result.rounds_frame())
+                         params=result.params, **({"seed": seed} if seed else {}))
+    lio.write_csv(store.layout.prune_rounds(data.dataset.name, data.dataset.target, data.split.label, guide,
+                                            seed), result.rounds_frame())
     return result, name
 
 
@@ -118,10 +128,10 @@ def evaluation_sizes(result: PruningResult, profile: str, fractions: Sequence[fl
 
 
 def pruning_cells(data: ExperimentData, guide: str, selection: str, sizes: Sequence[int],
-                  models: Sequence[str]) -> list[Cell]:
-    """Evaluation cells of the retained sets (seed 0: the selection is deterministic)."""
+                  models: Sequence[str], seed: int = 0) -> list[Cell]:
+    """Evaluation cells of the retained sets of pruning run ``seed`` (also the evaluation models' seed)."""
     n_pool = len(data.pool)
-    return [Cell(data.dataset.name, data.dataset.target, "prune", guide, model, 0, size / n_pool, size,
+    return [Cell(data.dataset.name, data.dataset.target, "prune", guide, model, seed, size / n_pool, size,
                  selection, split=data.split.label) for model in models for size in sizes]
 
 

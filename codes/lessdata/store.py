@@ -114,9 +114,10 @@ class StoreLayout:
         return self.selections_dir / f"{name}.json"
 
     @staticmethod
-    def pruning_name(dataset: str, target: str, split: str, guide: str) -> str:
-        """Name of the stored pruning order of one dataset, target, ID split and guiding model."""
-        return f"prune_{dataset}_{target}_{split}_{guide}"
+    def pruning_name(dataset: str, target: str, split: str, guide: str, seed: int = 0) -> str:
+        """Name of the stored pruning order of one dataset, target, ID split, guiding model and run seed
+        (seed 0, the default run, carries no suffix)."""
+        return f"prune_{dataset}_{target}_{split}_{guide}" + (f"_seed{seed}" if seed else "")
 
     @staticmethod
     def subset_name(dataset: str, target: str, split: str, method: str, selector: str, seed: int,
@@ -135,8 +136,9 @@ class StoreLayout:
     def redundancy(self, dataset: str, target: str, split: str, guide: str, table: str) -> Path:
         return self.root / "redundancy" / f"{dataset}_{target}_{split}_{guide}_{table}.csv"
 
-    def prune_rounds(self, dataset: str, target: str, split: str, guide: str) -> Path:
-        return self.root / f"prune_rounds_{dataset}_{target}_{split}_{guide}.csv"
+    def prune_rounds(self, dataset: str, target: str, split: str, guide: str, seed: int = 0) -> Path:
+        suffix = f"_seed{seed}" if seed else ""
+        return self.root / f"prune_rounds_{dataset}_{target}_{split}_{guide}{suffix}.csv"
 
     def pruned_export(self, dataset: str, target: str, split: str, guide: str, fraction: float) -> Path:
         return self.root / f"pruned_{dataset}_{target}_{split}_{guide}_{fraction:g}.csv"
