@@ -55,8 +55,9 @@ import sklearn
 import xgboost
 
 from lessdata import config, ibug, io
-from lessdata.evaluate import metrics, prepare
+from lessdata.evaluate import prepare
 from lessdata.ibug import IBUGRegressor
+from lessdata.metrics import metrics
 from lessdata.models import available_cores, make_model
 from lessdata.pruning import PruningResult, prune, pruning_threshold, retained_mask, settings_from_profile
 from lessdata.runner import pool_permutation

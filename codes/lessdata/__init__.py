@@ -21,7 +21,7 @@ _LAZY = {
     "random_subsets": "lessdata.api",
     "PruningResult": "lessdata.pruning",
     "IBUGRegressor": "lessdata.ibug",
-    "metrics": "lessdata.evaluate",
+    "metrics": "lessdata.metrics",
     "ResultsStore": "lessdata.store",
     "StoreLayout": "lessdata.store",
 }
@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from typing import Any
 
     from lessdata.api import ActiveLearningResult, active_learning, prune, random_subsets
-    from lessdata.evaluate import metrics
     from lessdata.ibug import IBUGRegressor
+    from lessdata.metrics import metrics
     from lessdata.pruning import PruningResult
     from lessdata.store import ResultsStore, StoreLayout
 

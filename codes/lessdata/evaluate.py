@@ -13,25 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from lessdata import config
 from lessdata import io as lio
 from lessdata.datasets import Dataset, DatasetError, load_dataset, resolve
 from lessdata.errors import StructuresRequiredError
+from lessdata.metrics import metrics
 from lessdata.models import make_model
 from lessdata.splits import OODSpec, Split, coverage, given_split_label, make_split, read_id_list, split_label
 from lessdata.store import PREDICTIONS_FIELD, PredictionStore, StoreLayout
 from lessdata.structures import parse_structure
 
 STRUCTURE_MODELS = ("alignn", "alignn_es")
-
-
-def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE and R² (scikit-learn's definitions)."""
-    return {"mae": float(mean_absolute_error(y_true, y_pred)),
-            "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
-            "r2": float(r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan")}
 
 
 @dataclass

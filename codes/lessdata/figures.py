@@ -26,6 +26,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from lessdata import io as lio
 from lessdata import selectors, splits
 from lessdata.analysis import curve_intervals, curve_name, interval_summary, study_bootstraps
+from lessdata.datasets import TARGET_NAMES, UNITS
 from lessdata.errors import LessdataError, MissingInputError
 from lessdata.intervals import full_data_rows
 from lessdata.selectors import MethodStyle
@@ -89,8 +90,6 @@ SCORER_STYLES: dict[str, ModelStyle] = {
 _FALLBACK_MODEL_COLORS = ("#CC79A7", "#E69F00", "#56B4E9", "#000000")
 _FALLBACK_MODEL_MARKERS = ("D", "v", "P", "X")
 
-UNITS: dict[str, str] = {"e_form": "eV/atom", "bandgap": "eV"}
-TARGET_NAMES: dict[str, str] = {"e_form": "formation energy", "bandgap": "band gap"}
 
 
 def model_style(model: str) -> ModelStyle:

@@ -19,6 +19,7 @@ from sklearn.exceptions import NotFittedError
 from xgboost import XGBRegressor
 
 from lessdata.errors import LessdataError
+from lessdata.validation import features_for, target_vector
 
 #: Neighbour counts searched on the validation set: dense at small k, up to 701.
 DEFAULT_K_GRID: tuple[int, ...] = (3, 5, 7, 9, 11, 15, 31, 61, 91, 121, 151, 201, 301, 401, 501, 601, 701)
@@ -63,36 +64,6 @@ def _check_estimator(estimator: Any) -> XGBRegressor:
 
 def _n_rows(X: Any) -> int:
     return int(X.shape[0])
-
-
-def _check_features(estimator: XGBRegressor, X: Any, name: str = "X") -> None:
-    """Raise ``ValueError`` when ``X`` is not 2-D with the estimator's number of features."""
-    shape = getattr(X, "shape", None)
-    if shape is None:
-        raise TypeError(f"{name} must be an array-like with a .shape (numpy, pandas or scipy.sparse), "
-                        f"got {type(X).__name__}")
-    if len(shape) != 2:
-        raise LessdataError(f"{name} must be 2-D (rows x features), got shape {tuple(shape)}")
-    expected = estimator.n_features_in_
-    if shape[1] != expected:
-        raise LessdataError(f"{name} has {shape[1]} features but the estimator was fitted on {expected}; "
-                            "pass the same feature columns the model was trained on")
-
-
-def _check_targets(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
-    """Return ``y`` as a finite 1-D float array of length ``n_rows``."""
-    targets = np.asarray(y, dtype=float)
-    if targets.ndim == 2 and targets.shape[1] == 1:
-        targets = targets[:, 0]
-    if targets.ndim != 1:
-        raise LessdataError(f"{name} must be 1-D (one target), got shape {targets.shape}")
-    if targets.shape[0] != n_rows:
-        raise LessdataError(f"{name} has {targets.shape[0]} values but its feature matrix has {n_rows} rows")
-    bad = np.flatnonzero(~np.isfinite(targets))
-    if bad.size:
-        raise LessdataError(f"{name} has {bad.size} non-finite values (first at row {bad[0]}); "
-                            "drop those rows before fitting")
-    return targets
 
 
 def _take_rows(X: Any, rows: slice | np.ndarray) -> Any:
@@ -154,7 +125,7 @@ def leaf_indices(estimator: XGBRegressor, X: Any) -> np.ndarray:
         ValueError: ``X`` is not 2-D or has the wrong number of features.
     """
     _check_estimator(estimator)
-    _check_features(estimator, X)
+    features_for(estimator, X)
     leaves = np.asarray(estimator.apply(X))
     if leaves.ndim == 1:  # a single tree
         leaves = leaves[:, None]
@@ -592,9 +563,9 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
         """
         grid = self._check_params()
         estimator = _check_estimator(self.estimator)
-        _check_features(estimator, X)
+        features_for(estimator, X)
         n_rows = _n_rows(X)
-        y_all = _check_targets(y, n_rows)
+        y_all = target_vector(y, n_rows, finite=True)
         if (X_val is None) != (y_val is None):
             raise LessdataError("pass both X_val and y_val, or neither (then a hold-out of X is used)")
         untuned = X_val is None and self._tunes_without_holdout(grid)
@@ -627,8 +598,8 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
             def val_columns_of(rows: slice) -> np.ndarray:
                 return holdout_columns[rows]
         else:
-            _check_features(estimator, X_val, "X_val")
-            val_targets = _check_targets(y_val, _n_rows(X_val), "y_val")
+            features_for(estimator, X_val, "X_val")
+            val_targets = target_vector(y_val, _n_rows(X_val), "y_val", finite=True)
             if val_targets.size == 0:
                 raise LessdataError("X_val has no rows")
             tune_bitsets, y_tune = all_bitsets, y_all
@@ -696,7 +667,7 @@ class IBUGRegressor(RegressorMixin, BaseEstimator):
     def _check_query(self, X: Any) -> XGBRegressor:
         self._check_fitted()
         estimator = _check_estimator(self.estimator)
-        _check_features(estimator, X)
+        features_for(estimator, X)
         return estimator
 
     def kneighbors(self, X: Any, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ from lessdata import config
 from lessdata.errors import LessdataError
 from lessdata.io import atomic_path, numeric_sha256
 from lessdata.structures import parse_formula
+from lessdata.validation import feature_matrix, target_vector
 
 logger = logging.getLogger(__name__)
 
@@ -515,34 +516,6 @@ class _PruningState:
             predict_seconds=np.asarray(self.predict_seconds),
             round_below_threshold=np.asarray(self.round_below_threshold, dtype=np.int64),
             round_rule=list(self.round_rule), stop_reason=stop_reason, params=dict(params))
-
-
-def feature_matrix(X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a 2-D numeric NumPy array (the check of every array entry point: pruning, the API).
-
-    Raises:
-        LessdataError: for another shape or a non-numeric dtype.
-    """
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise LessdataError(f"{name} must be 2-D (entries x features), got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise LessdataError(f"{name} must be numeric, got dtype {array.dtype}; drop or encode non-numeric "
-                            "columns (ids, formulas) first")
-    return array
-
-
-def target_vector(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
-    """``y`` as a 1-D float array with one value per row of its feature matrix.
-
-    Raises:
-        LessdataError: for another shape or length.
-    """
-    values = np.asarray(y, dtype=np.float64)
-    if values.ndim != 1 or values.size != n_rows:
-        raise LessdataError(f"{name} must be 1-D with one value per row of its features ({n_rows}), got "
-                            f"shape {values.shape}")
-    return values
 
 
 def _validate_prune_inputs(X: Any, y: Any, threshold: float, test_fraction: float, min_remove_frac: float,

@@ -18,50 +18,30 @@ import pandas as pd
 from lessdata import config, selectors
 from lessdata import io as lio
 from lessdata.analysis import ALPHA, COMPARE_AT, MATCH_TOLERANCE, WITHIN, ood_ratios, summarize
+from lessdata.datasets import PAPER_NAMES, TARGET_NAMES, UNITS
 from lessdata.evaluate import STRUCTURE_MODELS
 from lessdata.figures import (
-    TARGET_NAMES,
-    UNITS,
     PlotResult,
     Results,
     comparison_methods,
     model_style,
 )
 from lessdata.intervals import MIN_SPLITS_TO_RESAMPLE, full_data_rows
+from lessdata.reference import (
+    AL_NOTES,
+    ANCHOR_TOLERANCE,
+    AUTHORS_BANDGAP,
+    AUTHORS_FULL,
+    AUTHORS_ON_MP18_COMP,
+    AUTHORS_PRUNING,
+    AUTHORS_WITHIN_10,
+    PAPER_AL,
+    PAPER_FULL_RMSE,
+    PAPER_OOD_RATIO,
+    PAPER_WITHIN_10,
+)
 from lessdata.splits import given_split_label, read_id_list
 from lessdata.store import StoreLayout
-
-# --------------------------------------------------------------------------------------------------
-# The paper's numbers (Li et al., Nat Commun 14, 7283, 2023; from its figures, ±0.005 RMSE, ±3 pool %).
-# --------------------------------------------------------------------------------------------------
-#: Our dataset keys that correspond to a dataset of the paper.
-PAPER_NAMES: dict[str, str] = {"mp18_comp": "MP18", "mp18": "MP18", "jarvis": "JARVIS18",
-                               "jarvis18": "JARVIS18", "oqmd1.0": "OQMD14", "oqmd14": "OQMD14"}
-
-#: Full-data ID-test RMSE (eV/atom for e_form, eV for bandgap); strings keep the paper's "~".
-PAPER_FULL_RMSE: dict[tuple[str, str], dict[str, str]] = {
-    ("JARVIS18", "e_form"): {"rf": "0.185", "xgb": "0.137", "alignn": "0.063"},
-    ("MP18", "e_form"): {"rf": "0.160", "xgb": "0.121", "alignn": "0.065"},
-    ("OQMD14", "e_form"): {"rf": "0.119", "xgb": "0.097", "alignn": "0.057"},
-    ("JARVIS18", "bandgap"): {"rf": "0.434", "xgb": "0.408", "alignn": "~0.40"},
-    ("MP18", "bandgap"): {"rf": "~0.615", "xgb": "0.585", "alignn": "~0.61"},
-    ("OQMD14", "bandgap"): {"rf": "0.212", "xgb": "0.197", "alignn": "0.184"},
-}
-
-#: Smallest share of the pool within 10 % of the full-data RMSE, per (paper dataset, target).
-PAPER_WITHIN_10: dict[tuple[str, str], dict[str, str]] = {
-    (name, "e_form"): {"prune": "~13–25 % (trees), 20–40 % (ALIGNN)", "random": "~45–90 %"}
-    for name in ("JARVIS18", "MP18", "OQMD14")
-}
-PAPER_WITHIN_10.update({(name, "bandgap"): {"prune": "~18–33 %", "random": "~45–90 %"}
-                        for name in ("JARVIS18", "MP18")})
-PAPER_WITHIN_10[("OQMD14", "bandgap")] = {"prune": "≤ 5 %", "random": "~45–90 %"}
-
-#: OOD RMSE / ID RMSE with the paper's version OOD sets (later snapshot's new entries).
-PAPER_OOD_RATIO: dict[str, str] = {"JARVIS18": "~1.5–2×", "MP18": "~4–7×", "OQMD14": "~3× (band gap)"}
-
-PAPER_AL = ("QBC within 10 % of the full-data RMSE at ~30 % of the pool (MP21 e_form), ~27 % (JARVIS22 "
-            "band gap), ~7 % (OQMD14 band gap); random needs ~90–100 %; at small sizes QBC ≥ RF-U > XGB-U.")
 
 #: Why our numbers differ from the paper's for a corresponding dataset.
 DIFFERENCES: dict[str, str] = {
@@ -106,33 +86,8 @@ best-validation epoch, so a fraction p trains on 0.9 p. What still differs from 
 - Profile `quick` trains a narrower ALIGNN for fewer epochs (`config.PROFILES`); `paper` uses the sizes
   above."""
 
-#: The authors' code run unchanged on mp18_comp e_form (whole pool, their own 90/10 split: the ids in
-#: ``data/mp18_comp_authors_test_ids.txt``; paper models, 2 CPU cores).  (curve, model) -> fraction ->
-#: ID-test RMSE; "full" is the full-data fit.
-AUTHORS_SPLIT_FILE = config.REPO_ROOT / "data" / "mp18_comp_authors_test_ids.txt"  # clone only
-AUTHORS_ON_MP18_COMP: dict[tuple[str, str], dict[float, float]] = {
-    ("prune:xgb", "xgb"): {0.1: 0.236, 0.2: 0.192, 0.3: 0.162, 0.5: 0.151, 1.0: 0.145},
-    ("random", "xgb"): {0.1: 0.211, 0.2: 0.196, 0.3: 0.182, 0.5: 0.172, 1.0: 0.145},
-    ("qbc", "xgb"): {0.05: 0.260, 0.1: 0.224, 0.2: 0.172, 0.3: 0.160},
-    ("random_al", "xgb"): {0.05: 0.239, 0.1: 0.215, 0.2: 0.201, 0.3: 0.194},
-}
-#: The same run's smallest fractions within 10 % of the full-data RMSE.
-AUTHORS_WITHIN_10: dict[tuple[str, str], str] = {("prune:xgb", "xgb"): "35 %", ("prune:xgb", "rf"): "37 %",
-                                                   ("random", "xgb"): "90 %"}
-#: The authors ran one AL seed (1); ours are means over every seed run (the figure shows the spread).
-AL_NOTES = dict.fromkeys(("qbc", "random_al"), " (AL; authors seed 1, ours every seed run)")
-#: The same run's protocol facts: full-data errors (XGB, RF), the pruning threshold and rounds, the
-#: retained fractions of its first ten rounds, and the unused-pool RMSE of the XGB-pruned set at 20 %.
-AUTHORS_FULL: dict[tuple[str, str], float] = {("xgb", "rmse"): 0.145, ("rf", "rmse"): 0.164,
-                                              ("xgb", "mae"): 0.072}
-AUTHORS_PRUNING = {"threshold": 0.036, "rounds": 58,
-                   "retained": (1.000, 0.909, 0.828, 0.761, 0.706, 0.657, 0.616, 0.581, 0.550, 0.523),
-                   "unused_rmse_at_0.2": 0.123}
-#: The same code on band gap (same table and split): full-data XGB RMSE (eV), the XGB-guided pruning's
-#: rounds and its smallest share of the pool within 10 % of the full-data RMSE.
-AUTHORS_BANDGAP = {"full_rmse": 0.592, "rounds": 66, "within10": "28 %"}
-#: Relative tolerance of the comparison (each run's RMSE divided by its own full-data RMSE).
-ANCHOR_TOLERANCE = 0.15
+#: The authors' own ID hold-out of mp18_comp (4,749 mp-ids), in a clone only.
+AUTHORS_SPLIT_FILE = config.REPO_ROOT / "data" / "mp18_comp_authors_test_ids.txt"
 
 
 def authors_split_label() -> str | None:
@@ -277,7 +232,7 @@ def _anchor_facts(results: Results, label: str, summary: pd.DataFrame) -> list[s
         nearest = unused.loc[(unused["train_frac"] - 0.2).abs().idxmin()]
         rows.append({"quantity": "unused-pool RMSE, XGB-pruned set at 20 % "
                                  f"(ours at {fmt_pct(nearest['train_frac'])})",
-                     "authors' code": fmt_num(AUTHORS_PRUNING["unused_rmse_at_0.2"]),
+                     "authors' code": fmt_num(AUTHORS_PRUNING["unused_rmse_at_20"]),
                      "ours [95 %]": fmt_num(float(nearest["rmse"]))})
     if not rows:
         return []
