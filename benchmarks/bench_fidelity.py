@@ -34,14 +34,15 @@ from scipy import stats
 from lessdata import config
 from lessdata import io as lio
 from lessdata.analysis import bootstrap_for
+from lessdata.anchor import AUTHORS_SPLIT_FILE
 from lessdata.cli import prune_data_main, random_baseline_main, run_al_main, run_main
+from lessdata.datasets import UNITS
 from lessdata.intervals import PairedBootstrap
 from lessdata.splits import given_split_label, read_id_list
-from lessdata.store import ResultsStore
+from lessdata.store import ResultsStore, StoreLayout
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-AUTHORS_TEST_IDS = ROOT / "data" / "mp18_comp_authors_test_ids.txt"
 #: Dense where the within-10 % crossings fall (pruned ~30-40 %, random 50-90 %): a coarse grid turns a
 #: crossing at 35 % into "40 %" and moves the comparison by a grid step.
 FRACTIONS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -56,7 +57,7 @@ COMPARED_SEEDS = list(range(RANDOM_SEEDS))
 AL_COMPARED_SEEDS = list(range(5))
 AL_SEEDS = ",".join(map(str, AL_COMPARED_SEEDS))  # seed 1 is the authors' AL run on this data
 #: Split label of the authors' hold-out (``ids-`` + the sha256 prefix of its sorted ids).
-AUTHORS_SPLIT = given_split_label(read_id_list(AUTHORS_TEST_IDS))
+AUTHORS_SPLIT = given_split_label(read_id_list(AUTHORS_SPLIT_FILE))
 TARGETS = {"within_points": 0.07, "ratio": 0.03}
 
 
@@ -73,7 +74,7 @@ def run_side(profile: str, n_jobs: int) -> dict[str, float]:
     """Run (or continue) one profile's steps; returns the wall time of each."""
     out = study_folder(profile)
     common = ["--dataset", "mp18_comp", "--target", "e_form", "--profile", profile, "--ood", "none",
-              "--id-test-ids", str(AUTHORS_TEST_IDS), "--out", str(out), "--n-jobs", str(n_jobs),
+              "--id-test-ids", str(AUTHORS_SPLIT_FILE), "--out", str(out), "--n-jobs", str(n_jobs),
               "--no-progress"]
     fractions = ",".join(f"{f:g}" for f in FRACTIONS)
     steps = {
@@ -110,7 +111,7 @@ def _triple(estimate: tuple) -> list[float | None]:
 def analyze(profile: str, out: Path | None = None) -> dict[str, Any] | None:
     """Curves, within-10 % fractions and ratios of one side, with paired-bootstrap intervals."""
     out = study_folder(profile) if out is None else out
-    if not (out / "scores.csv").exists():
+    if not StoreLayout(out).scores.exists():
         return None
     # Only the authors' hold-out (a folder may also hold other splits: --split-seeds runs), and only the
     # seeds both sides ran: the paper folder also holds the protocol's random seeds 3-9, and a curve
@@ -224,7 +225,7 @@ def markdown(report: dict[str, Any]) -> str:
              "`benchmarks/bench_fidelity.py` from the stored predictions.", ""]
     sides = {name: side for name, side in report["sides"].items() if side}
     for metric in ("rmse", "mae"):
-        lines += [f"## ID-test {metric.upper()} (eV/atom) per training fraction", "",
+        lines += [f"## ID-test {metric.upper()} ({UNITS['e_form']}) per training fraction", "",
                   "| fraction | " + " | ".join(f"{s} {c}" for s in sides for c in ("pruned", "random", "QBC"))
                   + " |", "|---|" + "---|" * (3 * len(sides))]
         fractions = sorted(set(FRACTIONS + AL_FRACTIONS + [1.0]))

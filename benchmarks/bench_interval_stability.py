@@ -21,7 +21,7 @@ import pandas as pd
 
 from lessdata import io
 from lessdata.analysis import COMPARE_AT, default_n_boot, interval_summary
-from lessdata.report import fmt_interval, fmt_within
+from lessdata.formatting import fmt_interval, fmt_within
 
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from lessdata import samplers, selectors
+from lessdata import config, samplers, selectors
 from lessdata.datasets import load_dataset
 from lessdata.pruning import PruningResult
 
@@ -65,7 +65,8 @@ def synthetic_pruning(n_rows: int, rng: np.random.Generator) -> PruningResult:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     dataset = load_dataset("mp18_comp", "e_form", progress=False)
-    pool, _ = train_test_split(dataset.X, test_size=0.1, random_state=0)
+    pool, _ = train_test_split(dataset.X, test_size=config.ID_TEST_FRACTION,
+                               random_state=config.ID_SPLIT_SEED)
     rng = np.random.default_rng(0)
     runs: list[dict[str, Any]] = []
     for scale in (int(s) for s in args.scales.split(",")):

@@ -36,7 +36,7 @@ from lessdata.alignn_model import (
     graph_key,
 )
 from lessdata.baseline import random_cells
-from lessdata.evaluate import STRUCTURE_MODELS
+from lessdata.models import STRUCTURE_MODELS
 
 MINERALS = Path(ase.__file__).parent / "test" / "testdata" / "minerals"
 #: ase.build.bulk elements with reference crystal structures (U and Np are left out: ase's one-atom

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from lessdata.analysis import adjust_verdicts, verdict_text
-from lessdata.report import fmt_within, interval_headline
+from lessdata.formatting import fmt_within
+from lessdata.headline import interval_headline
 
 
 def _row(curve: str, diff: tuple[float, float, float]) -> dict:
@@ -108,7 +109,7 @@ def test_active_learning_table_uses_each_strategys_own_last_step(tmp_path) -> No
 
 def test_anchor_explains_a_within_share_outside_our_interval() -> None:
     """A flat random curve: the authors' 90 % lies outside our interval, and the note measures why."""
-    from lessdata.report import _within_explained
+    from lessdata.anchor import _within_explained
 
     fractions = [0.3, 0.5, 0.7, 0.9, 1.0]
     ratios = [1.266, 1.126, 1.08, 1.05, 1.0]
@@ -136,7 +137,7 @@ def test_bandgap_anchor_reads_only_bandgap_rows() -> None:
     """A folder with both targets: the band-gap block shows the band-gap rows, the e_form ones stay out."""
     from types import SimpleNamespace
 
-    from lessdata.report import _bandgap_anchor, _summary_of
+    from lessdata.anchor import _bandgap_anchor, _summary_of
 
     e_form = {**_row("prune:xgb", (0, 0, 0)), "within10_rmse": 0.31}
     gap_random = {**_row("random", (0, 0, 0)), "target": "bandgap", "full_rmse": 0.601,

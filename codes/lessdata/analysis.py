@@ -23,6 +23,7 @@ from lessdata.intervals import (
     holm,
     smallest_fraction_within,
 )
+from lessdata.splits import is_ood
 from lessdata.store import DEFAULT_SPLIT, ResultsStore
 
 #: How far (relative to the requested fraction) an evaluated fraction may lie and still stand for it.  A
@@ -329,7 +330,7 @@ def ood_ratios(scores: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     out = []
     for column in mean.columns:
-        if str(column).startswith("ood_") or column == "unused":
+        if is_ood(column) or column == "unused":
             ratio = (mean[column] / mean["id_test"]).rename("ratio_to_id").reset_index()
             ratio.insert(len(keys), "eval_set", column)
             out.append(ratio.dropna())

@@ -34,11 +34,8 @@ from lessdata.validation import feature_matrix, held_out_set, target_vector
 
 __all__ = ["ActiveLearningResult", "active_learning", "prune", "random_subsets"]
 
-#: The paper's pruning settings (kappa 0.5, 1 % removal floor, 300 retained, 2000 rounds), read from the
-#: profile table rather than restated.
-_PAPER = config.PROFILES["paper"]["prune"]
-#: Held-out share of the retained set in every round: the paper's 80/20 split.
-_ROUND_TEST_FRACTION = 0.2
+_PAPER = config.PRUNE_RULES
+_ROUND_TEST_FRACTION = config.PRUNE_ROUND_TEST_FRACTION
 
 #: Columns of :func:`random_subsets`' table, in order.
 RANDOM_SUBSET_COLUMNS = ["seed", "fraction", "train_size", "rmse", "mae", "r2", "fit_seconds"]

@@ -151,6 +151,13 @@ PAPER_SIZE_GRID: list[float] = (
     + [1.0]
 )
 
+#: The paper's pruning rules (Methods): threshold = KAPPA x the full-data model's MAE; each round fits on
+#: 80 % of the retained entries and removes from the other 20 % those predicted better than the threshold,
+#: at least 1 % of the pool per round, until 300 remain (or 2,000 rounds).  The profiles take these.
+PRUNE_RULES: dict[str, Any] = {"kappa": 0.5, "min_remove_frac": 0.01, "min_retained": 300, "max_rounds": 2000}
+#: Held-out share of the retained set in every pruning round (the paper's 80/20 split).
+PRUNE_ROUND_TEST_FRACTION = 0.2
+
 ID_TEST_FRACTION = 0.1
 ID_SPLIT_SEED = 0
 E_FORM_MAX = 5.0  # eV/atom; entries above are dropped (paper's cleaning)
@@ -160,8 +167,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "size_grid": PAPER_SIZE_GRID,
         "seeds": {"xgb": 10, "rf": 10, "alignn": 5},
         "model_overrides": {},
-        "prune": {"kappa": 0.5, "min_remove_frac": 0.01, "min_retained": 300, "max_rounds": 2000,
-                  "eval": "rounds"},
+        "prune": {**PRUNE_RULES, "eval": "rounds"},
         "al": {"init_frac": 0.01, "step_frac": 0.01, "stop_frac": 0.5},
     },
     "quick": {
@@ -182,8 +188,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # evaluated at the rounds nearest a dense grid between 5 % and 70 %.
         # The guiding XGB runs 300 rounds (its ~58 sequential fits are most of the pruning's time); the
         # pruned sets are evaluated with the 500-round XGB above.
-        "prune": {"kappa": 0.5, "min_remove_frac": 0.01, "min_retained": 300, "max_rounds": 2000,
-                  "eval": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7],
+        "prune": {**PRUNE_RULES, "eval": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7],
                   "guide_overrides": {"xgb": {"n_estimators": 300}}},
         # The paper's 1 % batches, up to 35 % (paper 50 %): QBC's advantage only shows from ~20 % on.
         "al": {"init_frac": 0.01, "step_frac": 0.01, "stop_frac": 0.35},
@@ -239,16 +244,11 @@ OPTIONAL_PROFILE_KEYS = {("prune", "threshold"), ("prune", "guide_overrides")}
 MODEL_KEYED = {("model_overrides",), ("prune", "guide_overrides")}
 
 
-#: The estimator class behind each model, imported only to check a patch's hyperparameter names.
-_ESTIMATORS = {"xgb": ("xgboost", "XGBRegressor"), "xgb_ibug": ("xgboost", "XGBRegressor"),
-               "rf": ("sklearn.ensemble", "RandomForestRegressor"),
-               "alignn": ("lessdata.alignn_model", "ALIGNNRegressor"),
-               "alignn_es": ("lessdata.alignn_model", "ALIGNNRegressor")}
-
-
 def _hyperparameters(model: str) -> set[str]:
     """Names a model's estimator takes (its ``get_params``) plus the ones the profiles set."""
-    module, name = _ESTIMATORS[model]
+    from lessdata.models import ESTIMATORS  # noqa: PLC0415 - models imports this module
+
+    module, name = ESTIMATORS[model]
     estimator = getattr(importlib.import_module(module), name)()
     return set(estimator.get_params()) | set(_MODEL_BASES[model]())
 

@@ -123,6 +123,9 @@ REGISTRY: dict[str, DatasetSpec] = {
     )
 }
 
+#: File name of an embedded dataset's table inside its data folder (``data/<key>/``).
+TABLE_FILE = "table.parquet"
+
 #: Our dataset names (keys and aliases) -> the paper's dataset each stands for.
 PAPER_NAMES: dict[str, str] = {name: spec.paper_name for spec in REGISTRY.values() if spec.paper_name
                                for name in (spec.key, *spec.aliases)}
@@ -314,7 +317,7 @@ def build_mp18_comp(*, force: bool = False) -> Path:
         Path of ``table.parquet`` (columns id, formula, e_form, bandgap, megnet_split).
     """
     folder = dataset_dir("mp18_comp")
-    table_path = folder / "table.parquet"
+    table_path = folder / TABLE_FILE
     if table_path.exists() and not force:
         return table_path
     started = time.perf_counter()
@@ -373,7 +376,7 @@ def build_dcdft(*, force: bool = False) -> Path:
         volume).
     """
     folder = dataset_dir("dcdft")
-    table_path = folder / "table.parquet"
+    table_path = folder / TABLE_FILE
     if table_path.exists() and not force:
         return table_path
     source = Path(ase.collections.__file__).parent / "dcdft.json"
@@ -460,7 +463,7 @@ def build_oqmd_icsd(*, force: bool = False) -> Path:
         Path of ``table.parquet``.
     """
     folder = dataset_dir("oqmd_icsd")
-    table_path = folder / "table.parquet"
+    table_path = folder / TABLE_FILE
     if table_path.exists() and not force:
         return table_path
     started = time.perf_counter()
@@ -661,7 +664,7 @@ def _load_tables(spec: DatasetSpec, *, download: bool, progress: bool, base_url:
 
     if spec.source == "embedded":
         EMBEDDED_BUILDERS[spec.key]()
-    table_path = folder / "table.parquet"
+    table_path = folder / TABLE_FILE
     if not table_path.exists():
         raise MissingDataFileError(f"{table_path} is missing; register the dataset again with "
                                    "`python codes/featurize.py --input FILE --name NAME ...`")
@@ -710,7 +713,7 @@ def formulas_by_id(name: str) -> pd.Series | None:
     if spec.source == "embedded":
         table_path = EMBEDDED_BUILDERS[spec.key]()
     elif spec.source == "user":
-        table_path = dataset_dir(spec.key) / "table.parquet"
+        table_path = dataset_dir(spec.key) / TABLE_FILE
     else:
         return None
     if not table_path.exists():

@@ -19,12 +19,19 @@ from lessdata import io as lio
 from lessdata.datasets import Dataset, DatasetError, load_dataset, resolve
 from lessdata.errors import StructuresRequiredError
 from lessdata.metrics import metrics
-from lessdata.models import make_model
-from lessdata.splits import OODSpec, Split, coverage, given_split_label, make_split, read_id_list, split_label
+from lessdata.models import STRUCTURE_MODELS, make_model
+from lessdata.splits import (
+    OODSpec,
+    Split,
+    coverage,
+    given_split_label,
+    make_split,
+    ood_eval_set,
+    read_id_list,
+    split_label,
+)
 from lessdata.store import PREDICTIONS_FIELD, PredictionStore, StoreLayout
 from lessdata.structures import parse_structure
-
-STRUCTURE_MODELS = ("alignn", "alignn_es")
 
 
 @dataclass
@@ -69,7 +76,7 @@ class ExperimentData:
     @property
     def eval_sets(self) -> dict[str, EvalSet]:
         """Sets a fitted model is scored on besides the unused pool (``id_test``, ``ood_<name>``)."""
-        return {"id_test": self.test, **{f"ood_{name}": s for name, s in self.ood.items()}}
+        return {"id_test": self.test, **{ood_eval_set(name): s for name, s in self.ood.items()}}
 
 
 def _subset(dataset: Dataset, name: str, ids: np.ndarray) -> EvalSet:

@@ -17,10 +17,20 @@ from xgboost import XGBRegressor
 from lessdata import config
 from lessdata.errors import LessdataError
 
+#: Models on feature vectors (the 145 or 273 matminer features).
 TREE_MODELS = ("xgb", "rf", "xgb_ibug")
-#: ``alignn`` is the authors' training (all rows, last epoch); ``alignn_es`` our early-stopping variant
-#: (10 % hold-out, best epoch), a separate name so that both can share one results table.
-MODELS = (*TREE_MODELS, "alignn", "alignn_es")
+#: Models on crystal graphs, so only for datasets with structures.  ``alignn`` is the authors' training
+#: (all rows, last epoch); ``alignn_es`` our early-stopping variant (10 % hold-out, best epoch), a
+#: separate name so that both can share one results table.
+STRUCTURE_MODELS = ("alignn", "alignn_es")
+MODELS = (*TREE_MODELS, *STRUCTURE_MODELS)
+#: The estimator class behind each model as (module, class): what :func:`make_model` builds, and what
+#: a profile patch's hyperparameter names are checked against (``config``, without importing torch).
+ESTIMATORS: dict[str, tuple[str, str]] = {
+    "xgb": ("xgboost", "XGBRegressor"), "xgb_ibug": ("xgboost", "XGBRegressor"),
+    "rf": ("sklearn.ensemble", "RandomForestRegressor"),
+    "alignn": ("lessdata.alignn_model", "ALIGNNRegressor"),
+    "alignn_es": ("lessdata.alignn_model", "ALIGNNRegressor")}
 
 
 def available_cores() -> int:
@@ -80,10 +90,10 @@ def make_model(name: str, *, profile: str = "paper", n_threads: int = 1, random_
         raise LessdataError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     params = config.model_params(name, profile)
     params.update(overrides)
-    if name in ("xgb", "xgb_ibug"):
+    if ESTIMATORS[name][1] == "XGBRegressor":
         return XGBRegressor(**params, device=resolve_device(device), n_jobs=n_threads,
                             random_state=0 if random_state is None else random_state)
-    if name == "rf":
+    if ESTIMATORS[name][1] == "RandomForestRegressor":
         return RandomForestRegressor(**params, n_jobs=n_threads,
                                      random_state=0 if random_state is None else random_state)
     from lessdata.alignn_model import ALIGNNRegressor  # torch/alignn import only when asked for

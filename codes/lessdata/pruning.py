@@ -367,7 +367,7 @@ OOF_FOLDS = 5
 
 
 def pruning_threshold(estimator: Any, X_pool: Any, y_pool: Any, X_test: Any, y_test: Any,
-                      kappa: float = 0.5, source: str = "test") -> tuple[float, Any]:
+                      kappa: float = config.PRUNE_RULES["kappa"], source: str = "test") -> tuple[float, Any]:
     """Fit the guiding model on the full pool and return ``kappa`` × its MAE as the threshold.
 
     The paper sets the threshold to half the full-data MAE on the ID test set: an entry predicted from
@@ -561,8 +561,11 @@ def _resume_state(checkpoint: Path, fingerprint: dict[str, Any]) -> tuple[_Pruni
     return _PruningState.from_result(result), result.stop_reason
 
 
-def prune(estimator: Any, X: Any, y: Any, threshold: float, *, test_fraction: float = 0.2,
-          min_remove_frac: float = 0.01, min_retained: int = 300, max_rounds: int = 2000,
+def prune(estimator: Any, X: Any, y: Any, threshold: float, *,
+          test_fraction: float = config.PRUNE_ROUND_TEST_FRACTION,
+          min_remove_frac: float = config.PRUNE_RULES["min_remove_frac"],
+          min_retained: int = config.PRUNE_RULES["min_retained"],
+          max_rounds: int = config.PRUNE_RULES["max_rounds"],
           random_state: int = 0, checkpoint: str | Path | None = None, progress: bool = True,
           callback: Callable[[RoundInfo], None] | None = None) -> PruningResult:
     """Run the pruning rounds on a pool and return the removal order.

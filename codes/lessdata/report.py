@@ -16,32 +16,33 @@ import numpy as np
 import pandas as pd
 
 from lessdata import config, selectors
-from lessdata import io as lio
-from lessdata.analysis import ALPHA, COMPARE_AT, MATCH_TOLERANCE, WITHIN, ood_ratios, summarize
+from lessdata.analysis import ood_ratios, summarize
+from lessdata.anchor import section_anchor
 from lessdata.datasets import PAPER_NAMES, TARGET_NAMES, UNITS
-from lessdata.evaluate import STRUCTURE_MODELS
 from lessdata.figures import (
     PlotResult,
     Results,
-    comparison_methods,
     model_style,
 )
-from lessdata.intervals import MIN_SPLITS_TO_RESAMPLE, full_data_rows
+from lessdata.formatting import (
+    fmt_num,
+    fmt_pct,
+    md_table,
+    method_label,
+    unit,
+)
+from lessdata.headline import section_headline
+from lessdata.models import STRUCTURE_MODELS
 from lessdata.reference import (
-    AL_NOTES,
-    ANCHOR_TOLERANCE,
-    AUTHORS_BANDGAP,
-    AUTHORS_FULL,
-    AUTHORS_ON_MP18_COMP,
-    AUTHORS_PRUNING,
-    AUTHORS_WITHIN_10,
     PAPER_AL,
     PAPER_FULL_RMSE,
     PAPER_OOD_RATIO,
     PAPER_WITHIN_10,
 )
-from lessdata.splits import given_split_label, read_id_list
+from lessdata.selector_report import section_selectors
+from lessdata.splits import is_ood, ood_name
 from lessdata.store import StoreLayout
+from lessdata.tables import al_reach, full_rows, latest_manifest_data, pairs
 
 #: Why our numbers differ from the paper's for a corresponding dataset.
 DIFFERENCES: dict[str, str] = {
@@ -50,10 +51,12 @@ DIFFERENCES: dict[str, str] = {
         "restricted to the entries with a formula in matminer's table (47,483 of 69,239), and it is "
         "**composition-only**: the models see the 145 compositional features, not the paper's 273 "
         "(128 structural + 145 compositional). Polymorphs of one formula are identical to the model, "
-        "so its errors are larger than the paper's (paper, MP18: XGB 0.121, RF 0.160 eV/atom), "
+        "so its errors are larger than the paper's (paper, MP18: XGB "
+        f"{PAPER_FULL_RMSE[('MP18', 'e_form')]['xgb']}, RF {PAPER_FULL_RMSE[('MP18', 'e_form')]['rf']} "
+        f"{UNITS['e_form']}), "
         "redundancy is measured among compositions, and ALIGNN cannot be trained. The OOD set is the "
         "newest-ids proxy (a temporal split inside MP18), not MP21's new entries, so OOD/ID ratios are "
-        "not comparable to the paper's ~4–7×."),
+        f"not comparable to the paper's {PAPER_OOD_RATIO['MP18']}."),
     "mp18": ("`mp18` is the paper's own featurized MP18 file (273 features); differences come from the "
              "run profile and seeds only."),
     "jarvis": ("`jarvis` is the paper's own featurized JARVIS18 file; differences come from the run "
@@ -64,13 +67,24 @@ DIFFERENCES: dict[str, str] = {
 
 #: What still differs from the authors' ALIGNN (see ``lessdata.alignn_model``); shown when a results
 #: folder has ALIGNN rows, because it bears on every ALIGNN number beside the paper's.
-ALIGNN_DIFFERENCES = """## ALIGNN against the authors' setup
+def _power_of_ten(value: float) -> str:
+    """``1e-3`` rather than Python's ``0.001`` or ``1e-03``."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
-Model `alignn` trains as the authors did: on every row of the training set for 50 epochs, keeping the last
-epoch's weights (batch 32, AdamW lr 1e-3, weight decay 1e-5, one-cycle schedule, MSE loss, seed 123).
-Model `alignn_es` is our early-stopping variant: 10 % of each training set is held out to keep the
-best-validation epoch, so a fraction p trains on 0.9 p. What still differs from the authors' ALIGNN:
 
+_ALIGNN, _HOLD_OUT = config.ALIGNN_PARAMS, config.ALIGNN_ES_PARAMS["validation_fraction"]
+ALIGNN_DIFFERENCES = (
+    "## ALIGNN against the authors' setup\n\n"
+    f"Model `alignn` trains as the authors did: on every row of the training set for {_ALIGNN['epochs']} "
+    "epochs, keeping the last\n"
+    f"epoch's weights (batch {_ALIGNN['batch_size']}, AdamW lr {_power_of_ten(_ALIGNN['learning_rate'])}, "
+    f"weight decay {_power_of_ten(_ALIGNN['weight_decay'])}, one-cycle schedule, MSE loss, seed "
+    f"{config.ALIGNN_SEED}).\n"
+    f"Model `alignn_es` is our early-stopping variant: {_HOLD_OUT * 100:g} % of each training set is held "
+    "out to keep the\n"
+    f"best-validation epoch, so a fraction p trains on {1 - _HOLD_OUT:g} p. What still differs from the "
+    "authors' ALIGNN:\n" + """
 - **Network code.** alignn's pure-PyTorch `ALIGNNAtomWisePure` (used as a plain regressor), not the
   DGL-based `ALIGNN` the authors ran (DGL does not import with current torch): same layer counts and
   widths, but that re-implementation's own layer and readout details.
@@ -84,226 +98,10 @@ best-validation epoch, so a fraction p trains on 0.9 p. What still differs from 
   original line graph; the pure model's default is 3.5 Å), built per batch, angles computed in-model.
 - **Target scaling** (ours): targets are standardized on the training rows and predictions mapped back.
 - Profile `quick` trains a narrower ALIGNN for fewer epochs (`config.PROFILES`); `paper` uses the sizes
-  above."""
+  above.""")
 
-#: The authors' own ID hold-out of mp18_comp (4,749 mp-ids), in a clone only.
-AUTHORS_SPLIT_FILE = config.REPO_ROOT / "data" / "mp18_comp_authors_test_ids.txt"
-
-
-def authors_split_label() -> str | None:
-    """The ``split`` label that the authors' hold-out of mp18_comp gets (None if the file is missing)."""
-    if not AUTHORS_SPLIT_FILE.is_file():
-        return None
-    return given_split_label(read_id_list(AUTHORS_SPLIT_FILE))
-
-
-def section_anchor(results: Results) -> str:
-    """Ours beside the authors' code on the same data and split, relative to each run's full-data RMSE.
-
-    Only for mp18_comp e_form on the authors' own hold-out; each point is compared as RMSE / full-data
-    RMSE of the same run (the split moves the full-data value by ~10 %, so absolute values differ) and
-    called "inside" when ours is within ±15 % of theirs.
-    """
-    label = authors_split_label()
-    bands = results.bands
-    if label is None or bands is None or bands.empty or "split" in results.scores and not (
-            results.scores["split"] == label).any():
-        return ""
-    here = bands[(bands["dataset"] == "mp18_comp") & (bands["target"] == "e_form")]
-    if here.empty:
-        return ""
-    rows = []
-    for (curve, model), points in AUTHORS_ON_MP18_COMP.items():
-        ours_curve = "random" if curve == "random_al" else curve
-        mine = here[(here["curve"] == ours_curve) & (here["model"] == model)]
-        full = here[(here["curve"] == "random") & (here["model"] == model) & (here["train_frac"] >= 1.0)]
-        if mine.empty or full.empty:
-            continue
-        full_ours, full_theirs = float(full["point"].iloc[0]), AUTHORS_ON_MP18_COMP[("random", model)][1.0]
-        for fraction, theirs in points.items():
-            if fraction >= 1.0:
-                continue
-            distance = (mine["train_frac"] - fraction).abs()
-            if distance.min() > MATCH_TOLERANCE * fraction:
-                continue
-            point = mine.loc[distance.idxmin()]
-            ratio_ours, ratio_theirs = point["point"] / full_ours, theirs / full_theirs
-            gap = ratio_ours / ratio_theirs - 1
-            rows.append({"curve": _curve_label(curve.replace("random_al", "random"), model)
-                         + AL_NOTES.get(curve, ""),
-                         "share of pool": fmt_pct(fraction), "ours at": fmt_pct(float(point["train_frac"])),
-                         "authors' code": fmt_num(theirs),
-                         "ours [95 %]": fmt_interval(point["point"], point["lo"], point["hi"]),
-                         "÷ full: authors / ours": f"{ratio_theirs:.3f} / {ratio_ours:.3f}",
-                         "gap": f"{100 * gap:+.1f} %",
-                         "within ±15 %": "yes" if abs(gap) <= ANCHOR_TOLERANCE else "**no**"})
-    if not rows:
-        return ""
-    within = []
-    summary = _summary_of(results, "e_form")
-    for (curve, model), theirs in AUTHORS_WITHIN_10.items():
-        match = (summary[(summary["curve"] == curve) & (summary["model"] == model)] if len(summary)
-                 else summary)
-        ours = fmt_within(match.iloc[0], "rmse") if len(match) else "not run"
-        within.append({"curve": _curve_label(curve, model), "model": model_style(model).label,
-                       "authors' code": theirs, "ours [95 %]": ours})
-    facts = _anchor_facts(results, label, summary)
-    explained = _within_explained(here, summary)
-    return "\n".join([
-        "## Beside the authors' code on this data", "",
-        "The authors' code, run unchanged on mp18_comp e_form with their own 90/10 split (the same 4,749 "
-        "test entries as here: `data/mp18_comp_authors_test_ids.txt`), paper models on 2 CPU cores. "
-        "Each RMSE is compared relative to its own run's full-data RMSE (ours: random subsets at 100 %, "
-        "mean over seeds; theirs 0.145 eV/atom); \"ours at\" is the evaluated fraction used (a pruned "
-        "set is the retained set of the round that reached the share). Target: within ±15 %.", "",
-        md_table(pd.DataFrame(rows)), "",
-        "Smallest share of the pool within 10 % of the full-data RMSE:", "", md_table(pd.DataFrame(within)),
-        *explained, *facts, *_bandgap_anchor(results)])
-
-
-def _summary_of(results: Results, target: str) -> pd.DataFrame:
-    """The interval summary rows of mp18_comp ``target`` (a folder may hold both targets)."""
-    summary = results.intervals
-    if summary is None or summary.empty:
-        return pd.DataFrame()
-    return summary[(summary["dataset"] == "mp18_comp") & (summary["target"] == target)]
-
-
-def _bandgap_anchor(results: Results) -> list[str]:
-    """Band gap beside the authors' code: full-data XGB RMSE, pruning rounds, the within-10 % share."""
-    summary = _summary_of(results, "bandgap")
-    if summary.empty:
-        return []
-    rows = []
-    full = summary[summary["model"] == "xgb"]
-    if len(full) and np.isfinite(full.iloc[0]["full_rmse"]):
-        first = full.iloc[0]
-        rows.append({"quantity": "full-data XGB RMSE (eV)",
-                     "authors' code": fmt_num(AUTHORS_BANDGAP["full_rmse"]),
-                     "ours [95 %]": fmt_interval(first["full_rmse"], first["full_rmse_lo"],
-                                                 first["full_rmse_hi"])})
-    rounds = results.prune_rounds.get(("mp18_comp", "bandgap", "xgb"))
-    if rounds is not None and len(rounds):
-        rows.append({"quantity": "XGB-guided pruning: rounds",
-                     "authors' code": str(AUTHORS_BANDGAP["rounds"]), "ours [95 %]": str(len(rounds))})
-    pruned = summary[(summary["curve"] == "prune:xgb") & (summary["model"] == "xgb")]
-    if len(pruned):
-        rows.append({"quantity": "XGB-pruned sets: smallest share within 10 % of the full-data RMSE",
-                     "authors' code": AUTHORS_BANDGAP["within10"],
-                     "ours [95 %]": fmt_within(pruned.iloc[0], "rmse")})
-    if not rows:
-        return []
-    return ["", "Band gap (the same table and split; the authors ran XGB-guided pruning only):", "",
-            md_table(pd.DataFrame(rows))]
-
-
-def _anchor_facts(results: Results, label: str, summary: pd.DataFrame) -> list[str]:
-    """The protocol's own numbers beside the authors': full-data errors, threshold, rounds, unused pool."""
-    rows = []
-    for (model, metric), theirs in AUTHORS_FULL.items():
-        match = summary[summary["model"] == model] if len(summary) else summary
-        if len(match) and f"full_{metric}" in match:
-            first = match.iloc[0]
-            name = f"full_{metric}"
-            ours = fmt_interval(first[name], first[f"{name}_lo"], first[f"{name}_hi"])
-            rows.append({"quantity": f"full-data {model_style(model).label} {metric.upper()}",
-                         "authors' code": fmt_num(theirs), "ours [95 %]": ours})
-    layout = StoreLayout(results.folder)
-    threshold_file = layout.pruning_threshold(layout.pruning_name("mp18_comp", "e_form", label, "xgb"))
-    if threshold_file.is_file():
-        rows.append({"quantity": "pruning threshold (half the full-data MAE)",
-                     "authors' code": fmt_num(AUTHORS_PRUNING["threshold"]),
-                     "ours [95 %]": fmt_num(float(lio.read_json(threshold_file)["threshold"]))})
-    rounds = results.prune_rounds.get(("mp18_comp", "e_form", "xgb"))
-    if rounds is not None and len(rounds):
-        retained = rounds["fraction_before"].tolist()
-        rows.append({"quantity": "XGB-guided pruning: rounds",
-                     "authors' code": str(AUTHORS_PRUNING["rounds"]), "ours [95 %]": str(len(rounds))})
-        shown = len(AUTHORS_PRUNING["retained"])
-        rows.append({"quantity": f"retained share before rounds 0–{shown - 1}",
-                     "authors' code": " ".join(f"{v:.3f}" for v in AUTHORS_PRUNING["retained"]),
-                     "ours [95 %]": " ".join(f"{v:.3f}" for v in retained[:shown])})
-    scores = results.scores
-    unused = scores[(scores["eval_set"] == "unused") & (scores["method"] == "prune")
-                    & (scores["selector"] == "xgb") & (scores["model"] == "xgb")
-                    & (scores["dataset"] == "mp18_comp") & (scores["target"] == "e_form")
-                    & (scores.get("split", label) == label)]
-    if len(unused):
-        nearest = unused.loc[(unused["train_frac"] - 0.2).abs().idxmin()]
-        rows.append({"quantity": "unused-pool RMSE, XGB-pruned set at 20 % "
-                                 f"(ours at {fmt_pct(nearest['train_frac'])})",
-                     "authors' code": fmt_num(AUTHORS_PRUNING["unused_rmse_at_20"]),
-                     "ours [95 %]": fmt_num(float(nearest["rmse"]))})
-    if not rows:
-        return []
-    return ["", "The protocol's own numbers (the unused-pool RMSE has no interval: each pruned set leaves "
-            "a different pool):", "",
-            md_table(pd.DataFrame(rows))]
-
-
-def _within_explained(bands: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    """Why a within-10 % share of the authors' run falls outside our interval, where one does.
-
-    The share is where a curve crosses 1.1 × its full-data RMSE.  Where the curve is flat there, a small
-    relative difference moves the crossing far: the shift is about (authors' RMSE ÷ full − ours, at
-    their point nearest the crossing) / (slope of our RMSE ÷ full per unit of pool share between the two
-    crossings), both measured.
-    """
-    lines = []
-    for (curve, model), theirs in AUTHORS_WITHIN_10.items():
-        match = (summary[(summary["curve"] == curve) & (summary["model"] == model)] if len(summary)
-                 else summary)
-        points = AUTHORS_ON_MP18_COMP.get((curve, model), {})
-        below = [f for f in points if f < 1.0]
-        if not len(match) or not below or 1.0 not in points:
-            continue
-        row = match.iloc[0]
-        theirs_frac = float(theirs.rstrip(" %")) / 100
-        lo, hi, point = row["within10_rmse_lo"], row["within10_rmse_hi"], row["within10_rmse"]
-        if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(point)) or lo <= theirs_frac <= hi:
-            continue
-        mine = bands[(bands["curve"] == curve) & (bands["model"] == model)].sort_values("train_frac")
-        # Each run's full-data RMSE, as in the table above: random subsets at 100 % (mean over seeds).
-        full = bands[(bands["curve"] == "random") & (bands["model"] == model) & (bands["train_frac"] >= 1.0)]
-        evaluated = mine.loc[mine["train_frac"] < 1.0, "train_frac"].to_numpy()
-        anchor = min(below, key=lambda f: abs(f - theirs_frac))  # the authors' point nearest the crossing
-        low, high = min(point, theirs_frac, anchor), max(point, theirs_frac, anchor)
-        # Our evaluated fractions spanning both crossings: from the last at or below to the first above.
-        if evaluated.size < 2:
-            continue
-        at_or_below, at_or_above = evaluated[evaluated <= low + 1e-9], evaluated[evaluated >= high - 1e-9]
-        start = at_or_below.max() if at_or_below.size else evaluated.min()
-        end = at_or_above.min() if at_or_above.size else evaluated.max()
-        span = mine[(mine["train_frac"] >= start - 1e-9) & (mine["train_frac"] <= end + 1e-9)
-                    & (mine["train_frac"] < 1.0)]
-        nearest = (mine["train_frac"] - anchor).abs()
-        if full.empty or len(span) < 2 or nearest.min() > MATCH_TOLERANCE * anchor:
-            continue
-        reference = float(full["point"].iloc[0])
-        slope = -np.polyfit(span["train_frac"], span["point"] / reference, 1)[0]
-        ours_at = float(mine.loc[nearest.idxmin(), "point"]) / reference
-        theirs_at = points[anchor] / points[1.0]
-        verdict = "inside" if abs(ours_at / theirs_at - 1) <= ANCHOR_TOLERANCE else "outside"
-        shift, gap = (theirs_at - ours_at) / slope, theirs_frac - point
-        text = (f"- {_curve_label(curve, model)} ({model_style(model).label}): the authors' {theirs} lies "
-                f"outside our {fmt_within(row, 'rmse')}. Between {fmt_pct(float(span['train_frac'].min()))} "
-                f"and {fmt_pct(float(span['train_frac'].max()))} our RMSE ÷ full falls by "
-                f"{0.1 * slope:.3f} per 10 points of the pool; at {fmt_pct(anchor)} the authors' curve lies "
-                f"{theirs_at - ours_at:+.3f} from ours ({theirs_at:.3f} vs {ours_at:.3f}, {verdict} the "
-                f"±15 % target), which moves the crossing by about {100 * shift:+.1f} of the "
-                f"{100 * gap:+.1f} points.")
-        if gap and shift / gap >= 0.5:
-            text += (" The curve is flat there, so a small difference in RMSE moves the crossing far: the "
-                     "curve itself is the comparison that holds.")
-        else:
-            text += (" The curves agree where both were evaluated; the rest lies in how each run reads the "
-                     "crossing off its evaluated shares and in the training randomness, which our interval "
-                     "leaves out (it resamples the test set; `benchmarks/bench_paper_cost.py --parts eval` "
-                     "measures the XGB seed's share).")
-        lines.append(text)
-    if not lines:
-        return []
-    return ["", "Where a within-10 % share of the authors' run falls outside our interval:", "", *lines]
+_POOL_SHARE = f"{(1 - config.ID_TEST_FRACTION) * 100:g} %"
+_TEST_SHARE = f"{config.ID_TEST_FRACTION * 100:g} %"
 
 
 def profile_note(name: str) -> str:
@@ -340,76 +138,11 @@ def profile_note(name: str) -> str:
             "methods agree. `--profile paper` runs the study's protocol.")
 
 
-# --------------------------------------------------------------------------------------------------
-# Formatting.
-# --------------------------------------------------------------------------------------------------
-def fmt_num(value: Any, digits: int = 3) -> str:
-    """A number for a Markdown table: ``digits`` decimals, "—" for missing."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    return f"{float(value):.{digits}f}"
-
-
-def fmt_pct(fraction: Any, digits: int = 1) -> str:
-    """A fraction of the pool as a percentage ("12.3 %"), "—" for missing."""
-    if fraction is None or not np.isfinite(fraction):
-        return "—"
-    return f"{100 * float(fraction):.{digits + 2}g} %"
-
-
-def md_table(frame: pd.DataFrame) -> str:
-    """A Markdown pipe table of already formatted values (``|`` in cells escaped)."""
-    if frame.empty:
-        return "_(no rows)_"
-
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-    header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def method_label(method: str, selector: str, model: str | None = None) -> str:
-    """"random", "pruned (XGB-guided)", "QBC" ... for tables."""
-    if method == "prune":
-        guide = model_style(selector).label if selector else "?"
-        transfer = " (transfer)" if model is not None and selector != model else ""
-        return f"pruned, {guide}-guided{transfer}"
-    record = selectors.find(method)
-    return record.style.short if record is not None and record.style.short else method
-
-
-def unit(target: str) -> str:
-    """Unit of a target's RMSE ("eV/atom", "eV", or "target units")."""
-    return UNITS.get(target, "target units")
-
-
-# --------------------------------------------------------------------------------------------------
-# Sections.
-# --------------------------------------------------------------------------------------------------
-def _pairs(results: Results) -> list[tuple[str, str]]:
-    scores = results.scores
-    return sorted(set(zip(scores["dataset"].astype(str), scores["target"].astype(str), strict=True)))
-
-
-def _latest_manifest_data(results: Results) -> dict[tuple[str, str], dict[str, Any]]:
-    """The newest manifest's ``data`` block per (dataset, target)."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for manifest in results.manifests:
-        data = manifest.get("data") or {}
-        if data.get("dataset") and data.get("target"):
-            found[(str(data["dataset"]), str(data["target"]))] = data
-    return found
-
-
 def section_datasets(results: Results) -> str:
     """Dataset sizes, cleaning counts (every rule, from the manifests' provenance) and split sizes."""
-    blocks = _latest_manifest_data(results)
+    blocks = latest_manifest_data(results)
     rows = []
-    for (dataset, target) in _pairs(results):
+    for (dataset, target) in pairs(results):
         data = blocks.get((dataset, target))
         if data is None:
             rows.append({"dataset": dataset, "target": target, "entries": "—", "features": "—",
@@ -434,21 +167,15 @@ def section_datasets(results: Results) -> str:
                      "OOD sets": ", ".join(oods) or "none"})
     text = ["## Datasets, cleaning and splits", "",
             "Entries after cleaning, the rows each cleaning rule dropped (from the run manifests' "
-            "provenance) and the split sizes (pool 90 % / ID test 10 %, OOD sets taken out first).", "",
+            f"provenance) and the split sizes (pool {_POOL_SHARE} / ID test {_TEST_SHARE}, OOD sets taken "
+            "out first).", "",
             md_table(pd.DataFrame(rows))]
     return "\n".join(text)
 
 
-def _full_rows(scores: pd.DataFrame) -> pd.DataFrame:
-    """Full-pool ID-test rows used for the full-data RMSE (:func:`lessdata.intervals.full_data_rows`)."""
-    rows = scores[scores["eval_set"] == "id_test"]
-    keep = [full_data_rows(group) for _, group in rows.groupby(["dataset", "target", "model"])]
-    return pd.concat(keep) if keep else rows.iloc[:0]
-
-
 def section_full_data(results: Results, paper_names: dict[str, str]) -> str:
     """Full-data ID-test RMSE (and MAE, R²) per model, with the paper's value where it corresponds."""
-    full = _full_rows(results.scores)
+    full = full_rows(results.scores)
     rows = []
     for (dataset, target, model), group in full.groupby(["dataset", "target", "model"]):
         paper = paper_names.get(dataset)
@@ -465,19 +192,12 @@ def section_full_data(results: Results, paper_names: dict[str, str]) -> str:
                       "", md_table(pd.DataFrame(rows))])
 
 
-def _al_reach(scores: pd.DataFrame) -> dict[tuple[str, str, str], float]:
-    """Largest training fraction of each (dataset, target, method) curve (where AL stopped)."""
-    frame = scores[scores["eval_set"] == "id_test"]
-    return {key: float(value) for key, value in
-            frame.groupby(["dataset", "target", "method"])["train_frac"].max().items()}
-
-
 def within_table(results: Results, paper_names: dict[str, str]) -> pd.DataFrame:
     """Smallest share of the pool within 5/10/20 % of full-data RMSE per model and method (formatted)."""
     summary = summarize(results.scores)
     if summary.empty:
         return pd.DataFrame()
-    reach = _al_reach(results.scores)
+    reach = al_reach(results.scores)
     order = {m: i for i, m in enumerate(selectors.ordered(summary["method"].unique()))}
     summary = summary.assign(_o=summary["method"].map(order),
                              _t=(summary["selector"] != summary["model"]))
@@ -562,12 +282,12 @@ def section_ood(results: Results, paper_names: dict[str, str]) -> str:
     """OOD RMSE / ID RMSE at full data and over the pruned and random sets, plus coverage."""
     scores = results.scores
     ratios = ood_ratios(scores)
-    ood = ratios[ratios["eval_set"].astype(str).str.startswith("ood_")] if not ratios.empty else ratios
+    ood = ratios[ratios["eval_set"].map(is_ood)] if not ratios.empty else ratios
     parts = ["## Out-of-distribution accuracy", ""]
     if ood.empty:
         parts.append("_No OOD scores (no OOD set was defined for these runs)._")
     else:
-        full = _full_rows(scores)
+        full = full_rows(scores)
         rows = []
         for (dataset, target, model, eval_set), group in ood.groupby(["dataset", "target", "model",
                                                                         "eval_set"]):
@@ -582,7 +302,7 @@ def section_ood(results: Results, paper_names: dict[str, str]) -> str:
                            & (group["train_frac"] < 1.0)]["ratio_to_id"]
             random = group[(group["method"] == "random") & (group["train_frac"] < 1.0)]["ratio_to_id"]
             paper = paper_names.get(dataset)
-            rows.append({"dataset": dataset, "target": target, "OOD set": eval_set.removeprefix("ood_"),
+            rows.append({"dataset": dataset, "target": target, "OOD set": ood_name(eval_set),
                          "model": model_style(model).label, "full-data ID RMSE": fmt_num(id_rmse),
                          "full-data OOD RMSE": fmt_num(ood_rmse),
                          "OOD / ID (full)": fmt_num(ood_rmse / id_rmse if id_rmse else float("nan"), 2),
@@ -769,155 +489,6 @@ def section_redundancy(results: Results) -> str:
     return "\n".join(parts)
 
 
-#: Training fractions at which the comparison of selectors reports errors and differences.
-SELECTOR_FRACTIONS = (0.05, 0.1, 0.25)
-#: Fraction of the OOD / ID ratio and of the cost columns in the comparison of selectors.
-SELECTOR_SIZE = 0.25
-
-
-def selection_cost(results: Results, dataset: str, target: str, method: str, model: str,
-                   upto: float = SELECTOR_SIZE) -> tuple[float, float]:
-    """(seconds, model fits) it takes to choose a method's training set of ``upto`` of the pool.
-
-    Random: nothing.  Pruning: its rounds (one guide fit each).  A subset sampler: its stored seconds
-    (mean over seeds), plus the pruning it reads.  Active learning: the query time and the fits of
-    every step before ``upto`` (mean over seeds).
-    """
-    kind = selectors.kind_of(method)
-    rounds = results.prune_rounds.get((dataset, target, model))
-    prune_cost = ((float(rounds["seconds"].sum()), float(len(rounds))) if rounds is not None
-                  else (float("nan"), float("nan")))
-    if kind == "baseline":
-        return 0.0, 0.0
-    if kind == "pruning":
-        return prune_cost
-    if kind == "subset":
-        layout = StoreLayout(results.folder)
-        seconds = []
-        for path in sorted(layout.selections_dir.glob(f"subset_{method}_*{dataset}_{target}_*.json")):
-            saved = lio.read_json(path)
-            if saved.get("method") == method:
-                seconds.append(float(saved.get("seconds", float("nan"))))
-        own = float(np.mean(seconds)) if seconds else float("nan")
-        if selectors.get(method).needs_pruning:
-            return own + prune_cost[0], prune_cost[1]
-        return own, 0.0
-    diagnostics = results.diagnostics
-    if diagnostics.empty:
-        return float("nan"), float("nan")
-    steps = diagnostics[(diagnostics["dataset"] == dataset) & (diagnostics["target"] == target)
-                        & (diagnostics["strategy"] == method) & (diagnostics["train_frac"] < upto - 1e-9)]
-    if steps.empty:
-        return float("nan"), float("nan")
-    per_seed = steps.groupby("seed")
-    seconds = per_seed[["query_seconds", "query_fit_seconds"]].sum().sum(axis=1).mean()
-    models = max(1, len(selectors.models_of(method)))
-    return float(seconds), float(per_seed.size().mean() * models)
-
-
-def selectors_table(results: Results) -> pd.DataFrame:
-    """The comparison of selectors: errors, paired differences to random, within 10 %, OOD / ID, cost."""
-    methods = comparison_methods(results.scores)
-    if not methods or not results.bootstraps:
-        return pd.DataFrame()
-    summary = results.intervals if results.intervals is not None else pd.DataFrame()
-    ratios = ood_ratios(results.scores)
-    rows = []
-    for dataset, target, model, boot in results.bootstraps:
-        here = results.scores[(results.scores["dataset"] == dataset) & (results.scores["target"] == target)
-                              & (results.scores["model"] == model)]
-        for method in methods:
-            selector = model if method == "prune" else ""
-            if here[(here["method"] == method) & ((here["selector"] == model) | (method != "prune"))].empty:
-                continue
-            curve = f"prune:{model}" if method == "prune" else method
-            row: dict[str, Any] = {"target": TARGET_NAMES.get(target, target),
-                                   "model": model_style(model).label,
-                                   "selection": method_label(method, selector, model)
-                                   + ("" if selectors.is_from_paper(method) else " *"),
-                                   "kind": selectors.kind_of(method)}
-            for fraction in SELECTOR_FRACTIONS:
-                estimate = boot.curve(model, curve, fraction, "rmse")
-                row[f"RMSE {fmt_pct(fraction, 0)}"] = fmt_interval(*estimate[:3])
-            estimate = boot.curve(model, curve, SELECTOR_SIZE, "mae")
-            row[f"MAE {fmt_pct(SELECTOR_SIZE, 0)}"] = fmt_interval(*estimate[:3])
-            for fraction in SELECTOR_FRACTIONS:
-                if method == "random":
-                    row[f"Δ RMSE vs random {fmt_pct(fraction, 0)}"] = "—"
-                    continue
-                diff = boot.difference(model, curve, "random", fraction, "rmse")
-                row[f"Δ RMSE vs random {fmt_pct(fraction, 0)}"] = fmt_interval(*diff[:3])
-            found = summary[(summary.get("dataset") == dataset) & (summary.get("target") == target)
-                            & (summary.get("model") == model) & (summary.get("curve") == curve)] \
-                if len(summary) else summary
-            for metric in ("rmse", "mae"):
-                row[f"within 10 % ({metric.upper()})"] = (fmt_within(found.iloc[0], metric) if len(found)
-                                                          else "—")
-            ood = ratios[(ratios["dataset"] == dataset) & (ratios["target"] == target)
-                         & (ratios["model"] == model) & (ratios["method"] == method)
-                         & ratios["eval_set"].astype(str).str.startswith("ood_")] if len(ratios) else ratios
-            if method == "prune" and len(ood):
-                ood = ood[ood["selector"] == model]
-            near = (ood[np.isclose(ood["train_frac"], SELECTOR_SIZE, rtol=MATCH_TOLERANCE)] if len(ood)
-                    else ood)
-            if len(near) == 0 and len(ood):  # pruned sets sit at round sizes: the nearest one
-                near = ood.iloc[[int(np.argmin(np.abs(ood["train_frac"].to_numpy() - SELECTOR_SIZE)))]]
-                if abs(float(near["train_frac"].iloc[0]) - SELECTOR_SIZE) > 0.05:
-                    near = near.iloc[:0]
-            row[f"OOD/ID {fmt_pct(SELECTOR_SIZE, 0)}"] = (fmt_num(float(near["ratio_to_id"].mean()), 2)
-                                                        if len(near) else "—")
-            seconds, fits = selection_cost(results, dataset, target, method, model)
-            row[f"choosing {fmt_pct(SELECTOR_SIZE, 0)}: s (fits)"] = (
-                "—" if not np.isfinite(seconds) else f"{seconds:,.0f} ({fits:.0f})")
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-#: Fractions at which our active-learning strategies are compared with the study's QBC.
-QBC_FRACTIONS = (0.1, 0.2, 0.3)
-
-
-def versus_qbc(results: Results) -> list[str]:
-    """Paired differences of each active-learning strategy beyond the study to QBC, one line each."""
-    lines = []
-    for _dataset, target, model, boot in results.bootstraps:
-        curves = set(boot.cells.loc[boot.cells["model"] == model, "curve"])
-        if "qbc" not in curves:
-            continue
-        for method in comparison_methods(results.scores):
-            if method not in curves or selectors.is_from_paper(method) or not selectors.is_active(method):
-                continue
-            parts = []
-            for fraction in QBC_FRACTIONS:
-                diff = boot.difference(model, method, "qbc", fraction, "rmse")
-                if np.isfinite(diff.point):
-                    parts.append(f"{fmt_pct(fraction, 0)} {fmt_interval(*diff[:3])}")
-            if parts:
-                lines.append(f"- {TARGET_NAMES.get(target, target)}, {model_style(model).label}: "
-                             f"{method_label(method, '')} − QBC, ID-test RMSE: {'; '.join(parts)}")
-    return lines
-
-
-def section_selectors(results: Results) -> str:
-    """Selectors beyond the study beside the study's own (only when a folder holds some)."""
-    table = selectors_table(results)
-    if table.empty:
-        return ""
-    qbc_lines = versus_qbc(results)
-    return "\n".join([
-        "## Selectors compared", "",
-        "Every selection method of this folder beside the study's (ours marked \\*; figure (g)). RMSE and "
-        "MAE of the ID test set with 95 % paired-bootstrap intervals (mean over seeds); Δ = method − "
-        "random subsets on the same resampled test sets (negative = lower error; an interval that "
-        "contains 0 does not resolve the difference); within 10 % = smallest share of the pool within "
-        "10 % of the full-data error; OOD/ID = OOD-set RMSE over ID-test RMSE at equal training size "
-        "(the pruned set nearest it); choosing = seconds and model fits it took to pick the set "
-        f"(random: none; active learning: the steps before {fmt_pct(SELECTOR_SIZE, 0)}).", "",
-        md_table(table),
-        *(["", "Against the study's QBC on the same resampled test sets (negative = ours lower):", "",
-           *qbc_lines] if qbc_lines else [])])
-
-
 def section_times(results: Results) -> str:
     """Wall and fit times of every run (from the manifests)."""
     if not results.manifests:
@@ -948,14 +519,17 @@ def section_times(results: Results) -> str:
 
 def section_paper(results: Results, paper_names: dict[str, str]) -> str:
     """Which of our datasets correspond to the paper's and why the numbers differ."""
-    datasets = sorted({d for d, _ in _pairs(results)})
+    datasets = sorted({d for d, _ in pairs(results)})
     matched = [d for d in datasets if d in paper_names]
     lines = ["## Beside the paper", ""]
     if not matched:
+        mp18, oqmd14 = PAPER_FULL_RMSE[("MP18", "e_form")], PAPER_FULL_RMSE[("OQMD14", "e_form")]
+        within = PAPER_WITHIN_10[("MP18", "e_form")]
         lines.append("None of these datasets is one of the paper's, so no paper numbers are shown. The "
-                     "paper's (read from its figures): full-data RMSE of XGB 0.121 eV/atom (MP18 e_form) "
-                     "to 0.097 (OQMD14); pruned sets within 10 % at ~13–25 % of the pool, random at "
-                     "~45–90 %.")
+                     "paper's (read from its figures): full-data RMSE of XGB "
+                     f"{mp18['xgb']} {UNITS['e_form']} (MP18 e_form) to {oqmd14['xgb']} (OQMD14); pruned "
+                     "sets within 10 % at "
+                     f"{within['prune'].split(' (')[0]} of the pool, random at {within['random']}.")
     for dataset in matched:
         reason = DIFFERENCES.get(dataset, "Differences come from the run profile and seeds.")
         lines.append(f"- **{dataset} ↔ {paper_names[dataset]}.** {reason}")
@@ -980,205 +554,6 @@ def section_figures(plots: Sequence[PlotResult], fig_dir: Path | None, report_di
     return "\n".join(lines)
 
 
-def _within_text(group: pd.DataFrame, reach: dict[tuple[str, str, str], float], method: str,
-                 selector: str | None) -> str:
-    """Share within 10 % of one curve of a summary group ("> X" for AL curves that stop short)."""
-    part = group[group["method"] == method]
-    if selector is not None:
-        part = part[part["selector"] == selector]
-    if part.empty:
-        return "—"
-    row = part.iloc[0]
-    value = float(row["frac_within_10pct"])
-    if np.isfinite(value):
-        return fmt_pct(value)
-    limit = reach.get((row["dataset"], row["target"], method))
-    stops_short = selectors.kind_of(method) in ("active", "subset")
-    return f"> {fmt_pct(limit)}" if stops_short and limit else "not reached"
-
-
-def headline_table(results: Results, paper_names: dict[str, str]) -> pd.DataFrame:
-    """One row per dataset x target x model: full-data RMSE, paper's, and the shares within 10 %."""
-    summary = summarize(results.scores)
-    if summary.empty:
-        return pd.DataFrame()
-    reach = _al_reach(results.scores)
-    rows = []
-    for (dataset, target, model), group in summary.groupby(["dataset", "target", "model"], sort=True):
-        paper = paper_names.get(dataset)
-        paper_value = PAPER_FULL_RMSE.get((paper, target), {}).get(model) if paper else None
-
-        al = [m for m in selectors.ordered(group["method"].unique())
-              if selectors.is_active(m) or selectors.kind_of(m) == "subset"]
-        best_pruned = group[(group["method"] == "prune") & (group["selector"] == model)]
-        rows.append({
-            "dataset": dataset, "target": target, "model": model_style(model).label,
-            "full-data RMSE": fmt_num(float(group["full_rmse"].iloc[0])) + f" {unit(target)}",
-            "paper": f"{paper_value} ({paper})" if paper_value else "—",
-            "pruned ≤ +10 %": _within_text(group, reach, "prune", model),
-            "random ≤ +10 %": _within_text(group, reach, "random", None),
-            **{f"{method_label(m, '')} ≤ +10 %": _within_text(group, reach, m, None) for m in al},
-            "best pruned RMSE (at)": (f"{fmt_num(float(best_pruned['best_rmse'].iloc[0]))} "
-                                      f"({fmt_pct(float(best_pruned['best_frac'].iloc[0]))})"
-                                      if len(best_pruned) else "—"),
-        })
-    frame = pd.DataFrame(rows).fillna("—")
-    best = frame.pop("best pruned RMSE (at)")
-    frame["best pruned RMSE (at)"] = best  # last, after the AL columns that only some rows have
-    return frame
-
-
-def _curve_label(curve: str, model: str) -> str:
-    method, _, selector = curve.partition(":")
-    return method_label(method, selector, model)
-
-
-def fmt_interval(point: float, lo: float, hi: float, digits: int = 3) -> str:
-    """``0.162 [0.150, 0.175]``; an infinite bound (never reached in some resamples) shows as "> max"."""
-    if not np.isfinite(point) and not (np.isfinite(lo) or np.isfinite(hi)):
-        return "—"
-    return f"{fmt_num(point, digits)} [{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]"
-
-
-def fmt_within(row: pd.Series, metric: str) -> str:
-    """The smallest fraction within 10 % as ``35 % [28–45 %]``; "> X %" where it is not reached by the
-    largest evaluated subset X in the point estimate (or in part of the resamples: upper bound "> X %")."""
-    name = f"within{int(round(WITHIN * 100))}_{metric}"
-    point, lo, hi = row[name], row[f"{name}_lo"], row[f"{name}_hi"]
-    largest = fmt_pct(row["max_frac"]) if 0 < row["max_frac"] < 1 else "the largest subset"
-    if not np.isfinite(point):
-        return f"> {largest}"
-    upper = fmt_pct(hi) if np.isfinite(hi) else f"> {largest}"
-    return f"{fmt_pct(point)} [{fmt_pct(lo)}–{upper}]"
-
-
-def _one_seed_caveat(series: pd.Series) -> str:
-    """A warning where a curve rests on one training run somewhere: its interval resamples the test set
-    only, and a campaign's or a pruning run's path moves more between seeds than that interval shows
-    (``benchmarks/results/bench_fidelity.md``, "QBC / random per AL seed"), so nothing is called."""
-    if series.get("n_seeds") != 1:
-        return ""
-    what = "pruning run" if str(series.get("curve", "")).startswith("prune:") else "seed"
-    return (f" One {what} only: the interval covers the test set, not the training randomness, and no "
-            f"verdict is called; rerun with more seeds before reading this as a finding.")
-
-
-def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    """The headline table with intervals, and the sentences the intervals support.
-
-    A method is said to beat (or lose to) random at a fraction only where the paired interval of the
-    difference excludes zero; otherwise the sentence says "not resolved".
-    """
-    rows, statements = [], []
-    for (dataset, target, model), group in summary.groupby(["dataset", "target", "model"], sort=True):
-        first = group.iloc[0]
-        paper = paper_names.get(dataset)
-        paper_value = PAPER_FULL_RMSE.get((paper, target), {}).get(model) if paper else None
-        full = (f"RMSE {fmt_interval(first['full_rmse'], first['full_rmse_lo'], first['full_rmse_hi'])}, "
-                f"MAE {fmt_interval(first['full_mae'], first['full_mae_lo'], first['full_mae_hi'])} "
-                f"{unit(target)}")
-        # random first, then the pruning curves, then the active-learning strategies
-        ranked = group.assign(_o=[0 if c == "random" else 1 if c.startswith("prune:") else 2
-                                  for c in group["curve"]])
-        for series in (pd.Series(r) for r in ranked.sort_values(["_o", "curve"]).to_dict("records")):
-            at30 = "—"
-            if "diff_rmse@0.3" in series and np.isfinite(series.get("diff_rmse@0.3", np.nan)):
-                at30 = (fmt_interval(*(series[f"diff_rmse@0.3{end}"] for end in ("", "_lo", "_hi")))
-                        + f" ({series['diff_rmse@0.3_verdict']})")
-            rows.append({"dataset": dataset, "target": target, "model": model_style(model).label,
-                         "selection": _curve_label(series["curve"], model),
-                         "splits": int(series["n_splits"]),
-                         "≤ +10 % RMSE": fmt_within(series, "rmse"), "≤ +10 % MAE": fmt_within(series, "mae"),
-                         "Δ RMSE vs random at 30 %": at30})
-        paper_text = f" (paper {paper_value}, {paper})" if paper_value else ""
-        statements.append(f"- **{dataset} / {TARGET_NAMES.get(target, target)}, "
-                          f"{model_style(model).label}**: full data {full}{paper_text}.")
-        others = ranked[ranked["curve"] != "random"].sort_values(["_o", "curve"])
-        for series in (pd.Series(r) for r in others.to_dict("records")):
-            label = _curve_label(series["curve"], model)
-            resolved, unresolved = [], []
-            for fraction in COMPARE_AT:
-                for metric in ("rmse", "mae"):
-                    name = f"diff_{metric}@{fraction:g}"
-                    if name not in series or not np.isfinite(series[name]):
-                        continue
-                    text = (f"{metric.upper()} {fmt_pct(fraction)}: {fmt_num(series[name])} "
-                            f"[{fmt_num(series[f'{name}_lo'])}, {fmt_num(series[f'{name}_hi'])}]")
-                    verdict = series[f"{name}_verdict"]
-                    decided = verdict in ("better than random", "worse than random")
-                    (resolved if decided else unresolved).append((verdict, text))
-            parts = [f"{verdict} at {text}" for verdict, text in resolved]
-            for kind in dict.fromkeys(verdict for verdict, _ in unresolved):
-                texts = [text for verdict, text in unresolved if verdict == kind]
-                parts.append(f"{kind} at " + "; ".join(texts))
-            if parts:
-                statements.append(f"  - {label} − random (paired, {unit(target)}): " + "; ".join(parts) + "."
-                                  + _trade(series) + _one_seed_caveat(series))
-    return pd.DataFrame(rows), statements
-
-
-def _trade(series: pd.Series) -> str:
-    """One sentence on what a method trades, from its adjusted RMSE and MAE verdicts at each fraction.
-
-    RMSE weighs the few large errors, MAE the typical one: a method better on one and worse on the
-    other moves errors between them rather than removing them.
-    """
-    sentences = []
-    for fraction in COMPARE_AT:
-        rmse = series.get(f"diff_rmse@{fraction:g}_verdict")
-        mae = series.get(f"diff_mae@{fraction:g}_verdict")
-        if rmse == "better than random" and mae == "worse than random":
-            sentences.append(f"at {fmt_pct(fraction)} it has fewer large errors but larger typical ones "
-                             "(better RMSE, worse MAE)")
-        elif rmse == "worse than random" and mae == "better than random":
-            sentences.append(f"at {fmt_pct(fraction)} it has smaller typical errors but more large ones "
-                             "(better MAE, worse RMSE)")
-        elif {rmse, mae} == {"better than random"}:
-            sentences.append(f"at {fmt_pct(fraction)} it is better on both RMSE and MAE")
-    return (" Trade-off: " + "; ".join(sentences) + ".") if sentences else ""
-
-
-def _resamples(summary: pd.DataFrame) -> str:
-    """The number of bootstrap resamples behind the summary, as text."""
-    counts = sorted(set(summary["n_boot"].dropna().astype(int))) if "n_boot" in summary else []
-    return ", ".join(f"{count:,}" for count in counts) or "an unrecorded number of"
-
-
-def _family_sentence(summary: pd.DataFrame) -> str:
-    """Which comparisons the verdicts are corrected over, and how."""
-    size = summary.attrs.get("family_size")
-    if size is None:
-        p_columns = [c for c in summary.columns if c.startswith("diff_") and c.endswith("_p")]
-        size = int(np.count_nonzero(~np.isnan(summary[p_columns].to_numpy(dtype=float)))) if p_columns else 0
-    return (f"A method is called better or worse than random only where Holm's adjustment over this "
-            f"report's family of {size} comparisons (every curve × model × "
-            f"{', '.join(fmt_pct(f) for f in COMPARE_AT)} × RMSE and MAE, against random subsets) leaves "
-            f"p < {ALPHA:g}; `summary.csv` holds the unadjusted and adjusted p-values. A curve resting on "
-            "one run (one seed, one split) is not called.")
-
-
-def section_headline(results: Results, paper_names: dict[str, str]) -> str:
-    """Headline numbers with 95 % intervals (paired test-set bootstrap over the stored predictions)."""
-    summary = results.intervals
-    if summary is None or summary.empty:
-        return "\n".join(["## Headline", "", "_No stored test-set predictions, so no intervals: the point "
-                           "estimates only._", "", md_table(headline_table(results, paper_names))])
-    table, statements = interval_headline(summary, paper_names)
-    return "\n".join([
-        "## Headline", "",
-        "Smallest share of the pool whose ID-test error is within 10 % of the full-data error, on RMSE and "
-        "on MAE, with 95 % intervals, and the difference to random subsets at 30 % of the pool. "
-        f"Intervals come from a paired hierarchical bootstrap ({_resamples(summary)} resamples): test "
-        "entries resampled by formula "
-        "(polymorphs together), each curve's training seeds resampled, every curve and the full-data "
-        "model rescored on the same resamples; fewer than "
-        f"{MIN_SPLITS_TO_RESAMPLE} hold-out splits are combined with a t interval on their per-split "
-        "values, more are resampled. \"> X\": not reached by the largest evaluated subset X (or within "
-        "Monte Carlo error of it). " + _family_sentence(summary), "", md_table(table), "",
-        "What the intervals support (difference = method − random; negative = lower error):", "",
-        *statements])
-
-
 def build_report(results: Results, plots: Sequence[PlotResult] = (), *, fig_dir: Path | None = None,
                  report_path: Path | None = None, paper_names: dict[str, str] | None = None) -> str:
     """The whole REPORT.md text.
@@ -1187,21 +562,21 @@ def build_report(results: Results, plots: Sequence[PlotResult] = (), *, fig_dir:
         results: the loaded results folder.
         plots: the figures drawn (for links and notes).
         fig_dir: where the figures were saved (links are relative to the report).
-        report_path: where the report will be written (default ``results.folder / "REPORT.md"``).
+        report_path: where the report will be written (default the folder's ``StoreLayout.report``).
         paper_names: our dataset key -> paper dataset name (default :data:`PAPER_NAMES`).
     """
     paper_names = PAPER_NAMES if paper_names is None else paper_names
-    report_dir = (report_path or results.folder / "REPORT.md").parent
+    report_dir = (report_path or StoreLayout(results.folder).report).parent
     profiles = sorted(set(results.scores["profile"].dropna().astype(str))) if "profile" in results.scores \
         else []
-    pairs = ", ".join(f"{d} / {TARGET_NAMES.get(t, t)}" for d, t in _pairs(results)) or "none"
+    studied = ", ".join(f"{d} / {TARGET_NAMES.get(t, t)}" for d, t in pairs(results)) or "none"
     intro = [
         "# lessdata report", "",
         f"Results folder `{results.folder}`; profile(s): {', '.join(profiles) or 'unknown'}; "
-        f"datasets / targets: {pairs}. Written by `codes/make_figures.py` from the results tables "
+        f"datasets / targets: {studied}. Written by `codes/make_figures.py` from the results tables "
         f"only (no model is refitted); {len(results.scores):,} score rows.", "",
-        "RMSE is in eV/atom for formation energy (`e_form`) and eV for band gap (`bandgap`). Shares are "
-        "of the training pool (90 % of the cleaned data, OOD sets excluded).", "",
+        f"RMSE is in {' and '.join(f'{UNITS[t]} for {TARGET_NAMES[t]} (`{t}`)' for t in UNITS)}. Shares are "
+        f"of the training pool ({_POOL_SHARE} of the cleaned data, OOD sets excluded).", "",
         section_headline(results, paper_names)]
     sections = [
         "\n".join(intro),

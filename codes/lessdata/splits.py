@@ -132,6 +132,25 @@ register_ood(OODSplitter("target", "target[=share]", "upper target tail",
 register_ood(OODSplitter("version", "version", "newer snapshot", None))
 
 
+#: An OOD set's name in the ``eval_set`` column of the scores: this prefix + the set's name.
+OOD_PREFIX = "ood_"
+
+
+def ood_eval_set(name: str) -> str:
+    """``eval_set`` value of the OOD set ``name`` (``newest`` -> ``ood_newest``)."""
+    return f"{OOD_PREFIX}{name}"
+
+
+def is_ood(eval_set: object) -> bool:
+    """Whether an ``eval_set`` value names an OOD set."""
+    return str(eval_set).startswith(OOD_PREFIX)
+
+
+def ood_name(eval_set: str) -> str:
+    """The OOD set's own name from its ``eval_set`` value (``ood_newest`` -> ``newest``)."""
+    return eval_set.removeprefix(OOD_PREFIX)
+
+
 def ood_label(name: str) -> str:
     """Readable name of an OOD set (``eval_set`` without ``ood_``), e.g. "contains Li or Co"."""
     if name.startswith("element_"):
@@ -299,7 +318,7 @@ class Split:
     def summary(self) -> str:
         """One line with the size of each set, and why these OOD sets were made."""
         parts = [f"pool {len(self.pool_ids)}", f"id_test {len(self.test_ids)}"]
-        parts += [f"ood_{name} {len(ids)}" for name, ids in self.ood_ids.items()]
+        parts += [f"{ood_eval_set(name)} {len(ids)}" for name, ids in self.ood_ids.items()]
         reason = self.params.get("ood_reason", "")
         return (f"split {self.dataset}/{self.target} [{self.label}]: " + ", ".join(parts)
                 + (f"\n  OOD sets: {reason}" if reason else ""))
@@ -450,7 +469,7 @@ def coverage(X_pool: np.ndarray, X_test: np.ndarray, ood_sets: dict[str, np.ndar
         if len(X) == 0:
             continue
         found = reference if name == "id_test" else distances(X)
-        rows.append({"eval_set": name if name == "id_test" else f"ood_{name}", "n": int(len(X)),
+        rows.append({"eval_set": name if name == "id_test" else ood_eval_set(name), "n": int(len(X)),
                      "median_nn_distance": float(np.median(found)),
                      "p90_nn_distance": float(np.quantile(found, 0.9)),
                      "median_ratio_to_id": float(np.median(found) / np.median(reference)),
