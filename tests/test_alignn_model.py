@@ -369,14 +369,14 @@ def test_paper_alignn_trains_on_every_row_and_keeps_the_last_epoch(crystals, mon
 
 
 def test_report_lists_alignn_differences_only_with_alignn_rows():
-    from lessdata import figures, report
+    from lessdata import report, results
 
     rows = [{"dataset": "dcdft", "target": "volume", "method": "random", "selector": "", "model": model,
              "seed": 0, "train_frac": 1.0, "train_size": 60, "eval_set": "id_test", "n_eval": 8, "mae": 1.0,
              "rmse": 1.5, "r2": 0.5, "fit_seconds": 1.0, "predict_seconds": 0.1, "profile": "quick"}
             for model in ("xgb", "alignn")]
     scores = pd.DataFrame(rows)
-    with_alignn = report.build_report(figures.Results(Path("unused"), scores))
+    with_alignn = report.build_report(results.Results(Path("unused"), scores))
     assert report.ALIGNN_DIFFERENCES in with_alignn and "graph builder" in report.ALIGNN_DIFFERENCES.lower()
-    without = report.build_report(figures.Results(Path("unused"), scores[scores["model"] == "xgb"]))
+    without = report.build_report(results.Results(Path("unused"), scores[scores["model"] == "xgb"]))
     assert report.ALIGNN_DIFFERENCES not in without

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lessdata import figures
 from lessdata import io as lio
+from lessdata import results
 from lessdata.runner import (
     KEY_COLUMNS,
     SCORE_COLUMNS,
@@ -76,7 +76,7 @@ def test_a_row_cut_short_is_named_not_done_and_refit(small_env: Path, tmp_path: 
     assert ("key may be cut short" in warned[0]) is cut_key
     assert cells[1].key() not in done and cells[0].key() in done
     # The figures and the report read the same check: the damaged cell is left out there too.
-    assert set(figures.load_results(tmp_path).scores["train_size"]) == {cells[0].train_size}
+    assert set(results.load_results(tmp_path).scores["train_size"]) == {cells[0].train_size}
 
     caplog.clear()
     report = run_cells(cells, context, progress=False)

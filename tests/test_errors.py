@@ -16,7 +16,7 @@ from lessdata import io as lio
 from lessdata.cli import featurize_main, make_figures_main, random_baseline_main, run_main
 from lessdata.datasets import DatasetError, MissingDataFileError
 from lessdata.errors import LessdataError, MissingInputError, StructuresRequiredError
-from lessdata.figures import load_results
+from lessdata.results import load_results
 from lessdata.splits import read_id_list
 from lessdata.structures import _parse_all, parse_formula
 

@@ -12,7 +12,8 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.text import Text
 
-from lessdata import figures, report
+from lessdata import figures, report, styles
+from lessdata import results as results_module
 from lessdata.cli import make_figures_main, prune_data_main, random_baseline_main, run_al_main, run_main
 
 COMMON = ["--dataset", "mp18_small", "--target", "e_form", "--no-progress"]
@@ -45,7 +46,7 @@ def study(session_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
 @pytest.fixture(scope="module")
 def plots(study: dict[str, Path]) -> dict[str, figures.PlotResult]:
     """Every figure drawn again from the study's folder, by letter."""
-    drawn = figures.make_all(figures.load_results(study["out"]))
+    drawn = figures.make_all(results_module.load_results(study["out"]))
     by_name = {plot.name: plot for plot in drawn}
     return {letter: by_name[name] for letter, name in LETTERS.items()}
 
@@ -70,7 +71,7 @@ def test_cli_writes_every_figure_and_the_report(study: dict[str, Path]) -> None:
     for name in LETTERS.values():
         png, pdf = study["figs"] / f"{name}.png", study["figs"] / f"{name}.pdf"
         assert png.stat().st_size > 10_000 and pdf.read_bytes().startswith(b"%PDF")
-        assert mpimg.imread(png).shape[1] >= 3.3 * figures.PNG_DPI  # at least one column wide
+        assert mpimg.imread(png).shape[1] >= 3.3 * styles.PNG_DPI  # at least one column wide
     text = (study["out"] / "REPORT.md").read_text()
     for heading in ("## Headline", "## Datasets, cleaning and splits", "## Full-data accuracy",
                     "## How much data is needed", "## Unused pool vs ID test", "## Out-of-distribution",
@@ -164,9 +165,9 @@ def test_one_style_per_model_and_method(plots: dict[str, figures.PlotResult]) ->
         for (panel, gid), points in plot.data[plot.data["method"] != "full_data"].groupby(["panel", "gid"]):
             (line,) = artists[(panel, gid)]
             model, key = points["model"].iloc[0], points["style"].iloc[0]
-            assert to_hex(line.get_color()) == figures.MODEL_STYLES[model].color.lower()
-            assert line.get_marker() == figures.MODEL_STYLES[model].marker
-            assert line.get_fillstyle() == figures.method_style(key).fillstyle
+            assert to_hex(line.get_color()) == styles.MODEL_STYLES[model].color.lower()
+            assert line.get_marker() == styles.MODEL_STYLES[model].marker
+            assert line.get_fillstyle() == styles.method_style(key).fillstyle
     assert set(plots["a"].data["style"]) >= {"random", "prune", "prune_transfer"}
 
 
@@ -176,7 +177,7 @@ def test_figures_are_legible(plots: dict[str, figures.PlotResult]) -> None:
         assert texts and min(t.get_fontsize() for t in texts) >= 8, plot.name
         width = plot.figure.get_figwidth()
         n_columns = max(ax.get_subplotspec().get_gridspec().ncols for ax in plot.figure.axes)
-        assert width / n_columns == pytest.approx(figures.PANEL_SIZE[0])
+        assert width / n_columns == pytest.approx(styles.PANEL_SIZE[0])
         for ax in plot.figure.axes:
             assert ax.get_title() and ax.get_xlabel() and ax.has_data()
             # A y label with the unit, or (shared y axes in (d)) one on the row's first panel.
@@ -206,7 +207,7 @@ def test_missing_active_learning_is_skipped_with_a_note(study: dict[str, Path], 
 
 
 def test_report_sets_paper_numbers_beside_corresponding_datasets(study: dict[str, Path]) -> None:
-    results = figures.load_results(study["out"])
+    results = results_module.load_results(study["out"])
     text = report.build_report(results, paper_names={"mp18_small": "MP18"})
     assert "0.121 (MP18)" in text and "0.160 (MP18)" in text  # full-data XGB and RF, e_form
     assert "~4–7× (MP18, version OOD)" in text
@@ -218,7 +219,7 @@ def test_report_sets_paper_numbers_beside_corresponding_datasets(study: dict[str
 
 def test_pruning_tables_are_found_through_the_store_layout(study: dict[str, Path]) -> None:
     """Names with underscores (mp18_small, e_form) need no parsing: the paths come from StoreLayout."""
-    results = figures.load_results(study["out"])
+    results = results_module.load_results(study["out"])
     assert set(results.prune_rounds) == {("mp18_small", "e_form", "xgb")}
     assert set(results.redundancy) == {("mp18_small", "e_form", "xgb")}
     assert {"elements", "n_elements", "summary"} <= set(results.redundancy[("mp18_small", "e_form", "xgb")])
@@ -235,6 +236,6 @@ def test_selector_colours_follow_the_registry_and_unregistered_ones_come_after()
     registered = ["qbc_diverse", "direct", "kcenter"]
     alone = figures.selector_colours(["kcenter"], registered)
     together = figures.selector_colours(["direct", "kcenter", "mine", "yours"], registered)
-    assert alone["kcenter"] == together["kcenter"] == figures.SELECTOR_COLORS[2]
+    assert alone["kcenter"] == together["kcenter"] == styles.SELECTOR_COLORS[2]
     # Two unregistered selectors: the first free slots, distinct from every registered colour.
-    assert [together["mine"], together["yours"]] == list(figures.SELECTOR_COLORS[3:5])
+    assert [together["mine"], together["yours"]] == list(styles.SELECTOR_COLORS[3:5])

@@ -12,8 +12,9 @@ import pytest
 from lessdata import config, samplers, selectors, strategies
 from lessdata.cli import make_figures_main, prune_data_main, run_al_main, run_main, select_subsets_main
 from lessdata.errors import LessdataError
-from lessdata.figures import load_results, plot_selectors
+from lessdata.figures import plot_selectors
 from lessdata.pruning import PruningResult
+from lessdata.results import load_results
 from lessdata.runner import ResultsStore
 
 

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lessdata import active, selectors, strategies
+from lessdata import active, selectors, strategies, styles
 from lessdata.cli import make_figures_main, run_al_main, run_main
 from lessdata.errors import LessdataError
-from lessdata.figures import load_results, make_all
+from lessdata.figures import make_all
+from lessdata.results import load_results
 from lessdata.runner import ResultsStore
 
 
@@ -25,9 +26,9 @@ def lowest_prediction_query(models: dict[str, Any], X_unlabelled: np.ndarray, n:
 @pytest.fixture()
 def toy_selector():
     record = selectors.register(selectors.Selector(
-        "toy_lowest", "active", "toy: the lowest predicted formation energies first",
-        selectors.MethodStyle("Toy lowest-first", (0, (2.0, 2.0)), "full", short="Toy"),
-        query=lowest_prediction_query, models=("xgb",)))
+        "toy_lowest", "active", "toy: the lowest predicted formation energies first", "Toy",
+        query=lowest_prediction_query, models=("xgb",)),
+        style=styles.MethodStyle("Toy lowest-first", (0, (2.0, 2.0)), "full"))
     yield record
     selectors.unregister(record.name)
 
@@ -70,6 +71,6 @@ def test_registry_refuses_unknown_and_duplicate_names() -> None:
     with pytest.raises(LessdataError, match="already registered"):
         selectors.register(selectors.get("qbc"))
     with pytest.raises(LessdataError, match="needs a query function"):
-        selectors.Selector("bad", "active", "", selectors.MethodStyle("bad", "-", "full"))
+        selectors.Selector("bad", "active", "")
     assert selectors.ordered(["zeta", "qbc", "random"]) == ["random", "qbc", "zeta"]
-    assert selectors.style_of("prune_transfer").short == "pruned (transfer)"
+    assert styles.method_style("prune_transfer").label == "pruned, other model"

@@ -11,7 +11,6 @@ own arrays) both run it.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from lessdata.runner import (
     split_seed_of,
 )
 from lessdata.store import DEFAULT_SPLIT, SettingsMismatchError, StoreLayout
-from lessdata.strategies import MIN_SCALE, Z95, QueryStrategy, random_query
+from lessdata.strategies import MIN_SCALE, Z90_HALF_WIDTH, QueryStrategy, random_query
 
 #: Models the evaluator trains at every step (their fits and rows are part of every campaign).
 EVALUATED_MODELS = ("xgb", "rf")
@@ -331,7 +330,7 @@ def step_diagnostics(strategy: str, models: dict[str, Any], data: ExperimentData
         scale = np.maximum(scale, MIN_SCALE)
         row["id_test_nll"] = gaussian_nll(data.test.y, loc, scale)
         row["id_test_miscalibration_area"] = miscalibration_area(data.test.y, loc, scale)
-        row["id_test_coverage_90"] = float(np.mean(np.abs(data.test.y - loc) <= Z95 * scale))
+        row["id_test_coverage_90"] = float(np.mean(np.abs(data.test.y - loc) <= Z90_HALF_WIDTH * scale))
     return row
 
 
@@ -571,7 +570,7 @@ def run_campaign(campaign: Campaign, context: RunContext,
     for name, record in (records or {}).items():
         if selectors.find(name) is None:
             selectors.register(record)
-    os.environ["LESSDATA_DATA_DIR"] = context.data_dir  # workers read datasets from the run's folder
+    # experiment_data points this process (a worker, too) at the run's data folder before loading.
     data = experiment_data(context, campaign.dataset, campaign.target, split_seed_of(campaign.split))
     store, diagnostics = ResultsStore(context.out_dir), DiagnosticsTable(context.out_dir)
     plan = campaign.plan(len(data.pool))

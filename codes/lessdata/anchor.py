@@ -14,10 +14,6 @@ from lessdata import config
 from lessdata import io as lio
 from lessdata.analysis import MATCH_TOLERANCE
 from lessdata.datasets import UNITS
-from lessdata.figures import (
-    Results,
-    model_style,
-)
 from lessdata.formatting import (
     curve_label,
     fmt_interval,
@@ -35,8 +31,10 @@ from lessdata.reference import (
     AUTHORS_PRUNING,
     AUTHORS_WITHIN_10,
 )
+from lessdata.results import Results
 from lessdata.splits import given_split_label, read_id_list
 from lessdata.store import StoreLayout
+from lessdata.styles import model_style
 
 #: How the report writes the tolerance of the comparison with the authors' code, and the split shares.
 _TOLERANCE = f"±{ANCHOR_TOLERANCE * 100:g} %"

@@ -1,5 +1,8 @@
 """The command-line layer: every script's parser and main (``codes/*.py`` and the ``lessdata`` command).
 
+A main parses and checks its arguments, calls its step in :mod:`lessdata.studies` and prints; the steps
+themselves (splits, cells, manifest, summary) take no command line, so code can run them too.
+
 Every script prints ``--help``, and exits with status 2 and a one-line reason on bad input (any
 :class:`lessdata.errors.LessdataError`); any other exception is a bug and keeps its traceback.
 """
@@ -17,30 +20,17 @@ from typing import Any
 
 import pandas as pd
 
-from lessdata import active, config, selectors
+from lessdata import config, selectors, studies
 from lessdata import io as lio
-from lessdata.analysis import interval_summary, summarize
-from lessdata.baseline import random_cells
 from lessdata.datasets import DatasetError, all_specs, load_dataset, resolve
 from lessdata.errors import LessdataError
-from lessdata.evaluate import ExperimentData
-from lessdata.figures import load_results, make_all, save_plot
+from lessdata.figures import make_all, save_plot
 from lessdata.models import MODELS
 from lessdata.pruning import SIGNIFICANCE_Q
-from lessdata.pruning_study import (
-    REDUNDANCY_FALLBACK_FRACTION,
-    TRANSFER,
-    evaluation_sizes,
-    export_pruned,
-    pruning_cells,
-    redundancy_fraction,
-    run_pruning,
-    write_redundancy,
-)
+from lessdata.pruning_study import REDUNDANCY_FALLBACK_FRACTION
 from lessdata.report import build_report
-from lessdata.runner import ResultsStore, RunContext, experiment_data, manifest_data, run_cells
-from lessdata.store import StoreLayout
-from lessdata.subsets import run_samplers, subset_cells, subset_sizes
+from lessdata.results import load_results
+from lessdata.runner import ResultsStore, RunContext
 from lessdata.user_tables import register_user_dataset
 
 #: Program name shown in usage lines instead of the script's (``lessdata prune`` from the console).
@@ -161,14 +151,15 @@ def context_from(args: argparse.Namespace, n_threads: int = 1) -> RunContext:
     return context
 
 
-def split_data(context: RunContext, dataset: str, target: str) -> list[ExperimentData]:
-    """The prepared data of every ID hold-out split of a run (one, or one per ``--split-seeds``)."""
-    seeds = (config.ID_SPLIT_SEED,) if context.id_test_ids else context.split_seeds
-    prepared = [experiment_data(context, dataset, target, seed) for seed in seeds]
-    print(prepared[0].dataset.summary())
-    for data in prepared:
-        print(data.split.summary())
-    return prepared
+def study_options(args: argparse.Namespace) -> studies.StudyOptions:
+    """The options every study step takes, from parsed experiment arguments."""
+    return studies.StudyOptions(args.dataset, args.target, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                                progress=not args.no_progress)
+
+
+def recorded(args: argparse.Namespace) -> dict[str, Any]:
+    """The manifest's record of a command: every argument as parsed, the results folder as text."""
+    return {**vars(args), "out": str(args.out)}
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
@@ -305,46 +296,23 @@ def check_models(models: Sequence[str]) -> None:
 def random_baseline_main(argv: Sequence[str] | None = None) -> int:
     args = random_baseline_parser().parse_args(argv)
     check_models(args.models)
-    context = context_from(args)
-    started = time.perf_counter()
-    splits = split_data(context, args.dataset, args.target)
-    data = splits[0]
-    if "alignn" in args.models and not data.dataset.has_structures:
-        data.pool.model_input("alignn")  # raises the clear composition-only error
-    cells = [cell for prepared in splits
-             for cell in random_cells(data.dataset.name, args.target, args.models, len(prepared.pool),
-                                      profile=args.profile, fractions=args.fractions, seeds=args.seeds,
-                                      split=prepared.split.label)]
-    report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                       progress=not args.no_progress, description="random baseline")
-    store = ResultsStore(args.out)
-    print(f"{report.n_run} cells run, {report.n_skipped} already done; wall {report.wall_seconds:.1f} s, "
-          f"fits {report.fit_seconds:.1f} s")
-    store.write_manifest("random_baseline", {**vars(args), "out": str(args.out)},
-                         {"wall_seconds": round(time.perf_counter() - started, 2),
-                          "cells_run": report.n_run, "cells_skipped": report.n_skipped,
-                          "fit_seconds": round(report.fit_seconds, 2)}, manifest_data(data))
-    write_summary(store)
+    result = studies.random_baseline(context_from(args), study_options(args), args.models,
+                                     fractions=args.fractions, seeds=args.seeds, record=recorded(args),
+                                     say=print)
+    print_summary(result)
     return 0
 
 
-def write_summary(store: ResultsStore) -> pd.DataFrame:
-    """Print the redundancy summary of everything in the store; save it with intervals as OUT/summary.csv.
-
-    ``summary.csv`` holds the headline numbers with 95 % paired-bootstrap intervals
-    (:func:`lessdata.analysis.interval_summary`); the printout adds the point summary at 5/10/20 %.
-    """
-    summary = summarize(store.read())
+def print_summary(result: studies.StudyResult) -> None:
+    """Print the redundancy summary a step refreshed, then its intervals (all columns in summary.csv)."""
     print("\nredundancy summary (ID test RMSE; smallest training fraction within 5/10/20 % of full data):")
-    print_table(summary)
-    intervals = interval_summary(store.out_dir)
+    print_table(result.summary)
+    intervals = result.intervals
     if len(intervals):
-        lio.write_csv(store.layout.summary, intervals)
         shown = intervals[["dataset", "target", "model", "curve", "full_rmse", "within10_rmse",
                            "within10_rmse_lo", "within10_rmse_hi", "within10_mae"]]
         print("\nwith 95 % paired-bootstrap intervals (all columns in summary.csv):")
         print_table(shown)
-    return intervals
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,36 +354,10 @@ def select_subsets_main(argv: Sequence[str] | None = None) -> int:
     args = select_subsets_parser().parse_args(argv)
     selectors.check_subsets(args.methods)
     check_models(args.models)
-    settings = config.profile(args.profile)
-    fractions = [f for f in (args.fractions or settings["size_grid"]) if f < 1]
-    n_seeds = args.seeds or settings["seeds"].get(args.models[0], 1)
-    context = context_from(args)
-    started = time.perf_counter()
-    splits = split_data(context, args.dataset, args.target)
-    timings: dict[str, Any] = {"selection_seconds": {}}
-    cells = []
-    for data in splits:
-        sizes = subset_sizes(fractions, len(data.pool))
-        for method in args.methods:
-            runs = run_samplers(data, method, range(n_seeds), sizes, context, guide=args.guide,
-                                progress=not args.no_progress)
-            for run in runs:
-                state = "stored" if run.reused else "chosen"
-                print(f"{method} (split {data.split.label}, seed {run.seed}): {len(run.selections)} set "
-                      f"sizes up to {max(sizes)} entries, {state} in {run.seconds:.1f} s")
-                timings["selection_seconds"][f"{method}/{data.split.label}/seed{run.seed}"] = round(
-                    run.seconds, 3)
-            cells += subset_cells(data, runs, args.models, fractions)
-    report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                       progress=not args.no_progress, description="subset samplers")
-    print(f"{report.n_run} cells run, {report.n_skipped} already done; wall {report.wall_seconds:.1f} s, "
-          f"fits {report.fit_seconds:.1f} s")
-    timings.update(wall_seconds=round(time.perf_counter() - started, 2), cells_run=report.n_run,
-                   cells_skipped=report.n_skipped, fit_seconds=round(report.fit_seconds, 2))
-    store = ResultsStore(args.out)
-    store.write_manifest("select_subsets", {**vars(args), "out": str(args.out)}, timings,
-                         manifest_data(splits[0]))
-    write_summary(store)
+    result = studies.select_subsets(context_from(args), study_options(args), args.methods, args.models,
+                                    fractions=args.fractions, seeds=args.seeds, guide=args.guide,
+                                    record=recorded(args), say=print)
+    print_summary(result)
     return 0
 
 
@@ -481,60 +423,15 @@ def run_al_parser() -> argparse.ArgumentParser:
 def run_al_main(argv: Sequence[str] | None = None) -> int:
     args = run_al_parser().parse_args(argv)
     selectors.check_strategies(args.strategies)
-    context = context_from(args)
-    started = time.perf_counter()
-    splits = split_data(context, args.dataset, args.target)
-    data = splits[0]
-    seeds = args.seeds
-    if seeds is None:
-        seeds = list(range(config.profile(args.profile)["seeds"]["xgb"]))
-    campaigns = [campaign for prepared in splits
-                 for campaign in active.campaigns_for(data.dataset.name, args.target, args.strategies, seeds,
-                                                      profile=args.profile, init_frac=args.init_frac,
-                                                      step_frac=args.step_frac, stop_frac=args.stop_frac,
-                                                      split=prepared.split.label)]
-    plan = campaigns[0].plan(len(data.pool))  # refuses a step too small for the pool before any work
-    print(f"{len(campaigns)} campaigns ({', '.join(args.strategies)} x seeds {seeds}); {len(plan)} steps "
-          f"at {plan.fractions[0]:g}..{plan.fractions[-1]:g} of the pool "
-          f"({plan.sizes[0]}..{plan.sizes[-1]} rows)")
-    report = active.run_campaigns(campaigns, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                                  progress=not args.no_progress)
-    print(f"{len(report.campaigns)} campaigns run ({report.steps_run} steps), {report.n_skipped} already "
-          f"finished; wall {report.wall_seconds:.1f} s, fits {report.fit_seconds:.1f} s")
-    reference = None
-    if args.full_reference:
-        cells = [cell for prepared in splits
-                 for cell in random_cells(data.dataset.name, args.target, ["xgb", "rf"], len(prepared.pool),
-                                          profile=args.profile, fractions=[1.0], seeds=seeds,
-                                          split=prepared.split.label)]
-        reference = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                              progress=not args.no_progress, description="full-pool reference")
-        print(f"full-pool reference: {reference.n_run} cells run, {reference.n_skipped} already done; wall "
-              f"{reference.wall_seconds:.1f} s")
-    store = ResultsStore(args.out)
-    timings = {"wall_seconds": round(time.perf_counter() - started, 2),
-               "campaigns_run": len(report.campaigns), "campaigns_skipped": report.n_skipped,
-               "steps_run": report.steps_run, "fit_seconds": round(report.fit_seconds, 2),
-               "campaigns": [{"name": c.name, "steps_run": c.steps_run,
-                              "wall_seconds": round(c.wall_seconds, 2),
-                              "fit_seconds": round(c.fit_seconds, 2)} for c in report.campaigns]}
-    if reference is not None:
-        timings["reference_wall_seconds"] = round(reference.wall_seconds, 2)
-    store.write_manifest("run_al", {**vars(args), "out": str(args.out), "seeds": seeds,
-                                    "fractions": list(plan.fractions)}, timings, manifest_data(data))
-    scores = store.read()
-    shown = list(dict.fromkeys(["random", *args.strategies]))
-    curves = active.learning_curves(scores, dataset=data.dataset.name, target=args.target, strategies=shown)
+    result = studies.run_al(context_from(args), study_options(args), args.strategies, seeds=args.seeds,
+                            init_frac=args.init_frac, step_frac=args.step_frac, stop_frac=args.stop_frac,
+                            full_reference=args.full_reference, record=recorded(args), say=print)
     print(f"\nID test RMSE of XGB trained on the selected set (mean over seeds; {args.target}):")
-    print_table(curves)
+    print_table(result.tables["curves"])
     print("\nper-step diagnostics (means over seeds and steps): Spearman rho of the strategy's scores vs "
           "XGB's true |error| on the unlabelled pool, chosen-batch / pool mean |error|, ID-test calibration")
-    diagnostics = active.DiagnosticsTable(args.out).read()
-    if len(diagnostics):
-        diagnostics = diagnostics[(diagnostics["dataset"] == data.dataset.name)
-                                  & (diagnostics["target"] == args.target)]
-    print_table(active.diagnostics_summary(diagnostics))
-    write_summary(store)
+    print_table(result.tables["diagnostics"])
+    print_summary(result)
     return 0
 
 
@@ -603,74 +500,15 @@ def _print_significant(tables: dict[str, pd.DataFrame], fraction: float, top: in
 
 def prune_data_main(argv: Sequence[str] | None = None) -> int:
     args = prune_data_parser().parse_args(argv)
-    models = args.eval_models or [args.guide, TRANSFER[args.guide]]
-    check_models(models)
+    prune = studies.PruneOptions(args.guide, args.eval_models or (), args.eval_fractions, args.export,
+                                 args.redundancy_fraction, args.prune_seeds)
+    check_models(prune.eval_models)
     if args.export is not None and not 0 < args.export <= 1:
         raise LessdataError(f"--export {args.export} is outside (0, 1]")
-    context = context_from(args)
-    started = time.perf_counter()
-    splits = split_data(context, args.dataset, args.target)
-    if "alignn" in models:
-        splits[0].pool.model_input("alignn")  # the clear composition-only error, before hours of pruning
-    timings: dict[str, Any] = {"splits": {}}
-    for data in splits:
-        timings["splits"][data.split.label] = prune_one_split(args, context, data, models)
-    timings["wall_seconds"] = round(time.perf_counter() - started, 2)
-    store = ResultsStore(args.out)
-    data = splits[0]
-    store.write_manifest("prune_data", {**vars(args), "out": str(args.out)}, timings, manifest_data(data))
-    write_summary(store)
+    result = studies.prune_data(context_from(args), study_options(args), prune, record=recorded(args),
+                                say=print, on_redundancy=_print_significant)
+    print_summary(result)
     return 0
-
-
-def prune_one_split(args: argparse.Namespace, context: RunContext, data: ExperimentData,
-                    models: Sequence[str]) -> dict[str, Any]:
-    """Pruning orders, redundancy tables, export and evaluation cells on one ID hold-out split."""
-    timings: dict[str, Any] = {}
-    first, *others = args.prune_seeds
-    for seed in others:  # the extra runs first: the first run's redundancy tables read every score
-        timings[f"seed{seed}"] = prune_one_run(args, context, data, models, seed)
-    timings.update(prune_one_run(args, context, data, models, first, analyse=True))
-    return timings
-
-
-def prune_one_run(args: argparse.Namespace, context: RunContext, data: ExperimentData,
-                  models: Sequence[str], seed: int, analyse: bool = False) -> dict[str, Any]:
-    """One pruning run (``seed``) and its evaluation cells; with ``analyse``, the export and the
-    redundancy tables too."""
-    started = time.perf_counter()
-    result, name = run_pruning(data, args.guide, context, progress=not args.no_progress, seed=seed)
-    print(f"pruning ({args.guide}, split {data.split.label}, seed {seed}): {result.n_rounds} rounds, "
-          f"threshold {result.threshold:.4g}, pool {result.n_pool} -> {result.round_sizes[-1]} "
-          f"({result.final_fraction:.2%}), stop: {result.stop_reason}, fits {result.fit_seconds.sum():.1f} s "
-          f"of {result.round_seconds.sum():.1f} s")
-    if analyse and args.redundancy_fraction is not None:
-        result.round_at(args.redundancy_fraction)  # unreached: the clear error now, not after the evaluation
-    if analyse and args.export is not None:
-        path = export_pruned(data, result, args.export, StoreLayout(args.out).pruned_export(
-            data.dataset.name, args.target, data.split.label, args.guide, args.export))
-        print(f"exported the pruned set at {args.export:g} of the pool to {path}")
-    sizes = evaluation_sizes(result, args.profile, args.eval_fractions, guide=args.guide)
-    cells = pruning_cells(data, args.guide, name, sizes, models, seed=seed)
-    report = run_cells(cells, context, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                       progress=not args.no_progress, description=f"pruned sets ({args.guide})")
-    print(f"{report.n_run} evaluation cells run, {report.n_skipped} already done, "
-          f"wall {report.wall_seconds:.1f} s")
-    timings = {"wall_seconds": round(time.perf_counter() - started, 2), "rounds": result.n_rounds,
-               "round_seconds": round(float(result.round_seconds.sum()), 2),
-               "round_fit_seconds": round(float(result.fit_seconds.sum()), 2),
-               "cells_run": report.n_run, "cells_skipped": report.n_skipped}
-    if not analyse:
-        return timings
-    # After the evaluation: the default fraction is read from the guide's scores of the pruned sets.
-    if args.redundancy_fraction is not None:
-        fraction, source = args.redundancy_fraction, "--redundancy-fraction"
-    else:
-        fraction, source = redundancy_fraction(Path(args.out), data, result, args.guide)
-    print(f"\nredundancy tables at retained fraction {fraction:.4g} ({source})")
-    tables = write_redundancy(data, result, args.guide, Path(args.out), fraction=fraction)
-    _print_significant(tables, fraction)
-    return {**timings, "wall_seconds": round(time.perf_counter() - started, 2)}
 
 
 # --------------------------------------------------------------------------------------------------

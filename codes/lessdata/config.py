@@ -28,7 +28,7 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import platformdirs
 
@@ -162,7 +162,40 @@ ID_TEST_FRACTION = 0.1
 ID_SPLIT_SEED = 0
 E_FORM_MAX = 5.0  # eV/atom; entries above are dropped (paper's cleaning)
 
-PROFILES: dict[str, dict[str, Any]] = {
+class PruneSettings(TypedDict, total=False):
+    """A profile's pruning: the paper's rules (:data:`PRUNE_RULES`), which rounds to evaluate (``"rounds"``
+    = every round, or a list of pool fractions), the guide's own hyperparameters and the threshold's
+    source (``test`` or ``oof``; absent = ``test``)."""
+
+    kappa: float
+    min_remove_frac: float
+    min_retained: int
+    max_rounds: int
+    eval: str | list[float]
+    guide_overrides: dict[str, dict[str, Any]]
+    threshold: str
+
+
+class ALSettings(TypedDict):
+    """A profile's active learning: initial set, batch and last step, as fractions of the pool."""
+
+    init_frac: float
+    step_frac: float
+    stop_frac: float
+
+
+class Profile(TypedDict):
+    """One run profile: training-size grid, seeds per model, hyperparameter overrides per model,
+    pruning and active learning."""
+
+    size_grid: list[float]
+    seeds: dict[str, int]
+    model_overrides: dict[str, dict[str, Any]]
+    prune: PruneSettings
+    al: ALSettings
+
+
+PROFILES: dict[str, Profile] = {
     "paper": {
         "size_grid": PAPER_SIZE_GRID,
         "seeds": {"xgb": 10, "rf": 10, "alignn": 5},
@@ -281,7 +314,7 @@ def _check_patch(base: Any, changes: Any, where: tuple[str, ...]) -> None:
         _check_patch(base[key], value, (*where, key))
 
 
-def profile(name: str) -> dict[str, Any]:
+def profile(name: str) -> Profile:
     """Return a deep copy of profile ``name`` (``quick`` or ``paper``), with any :data:`PROFILE_PATCH_ENV`.
 
     Raises:

@@ -2,7 +2,8 @@
 
 :func:`load_results` reads one results folder and :func:`make_all` draws figures (a)-(f); every
 ``plot_*`` function returns a :class:`PlotResult` (the figure and a frame of exactly the numbers drawn),
-which :func:`save_plot` writes.  Layout and encoding choices: ``docs/decisions.md``.
+which :func:`save_plot` writes.  Colours, markers and line styles come from :mod:`lessdata.styles`;
+layout and encoding choices: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -25,89 +26,27 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from lessdata import io as lio
 from lessdata import selectors, splits
-from lessdata.analysis import curve_intervals, curve_name, interval_summary, study_bootstraps
+from lessdata.analysis import curve_name
 from lessdata.datasets import TARGET_NAMES, UNITS
-from lessdata.errors import LessdataError, MissingInputError
 from lessdata.intervals import full_data_rows
-from lessdata.selectors import MethodStyle
-from lessdata.store import DEFAULT_SPLIT, KEY_COLUMNS, StoreLayout, sound_rows
+from lessdata.results import Results
+from lessdata.selectors import comparison_methods
+from lessdata.styles import (
+    MODEL_STYLES,
+    PANEL_SIZE,
+    PNG_DPI,
+    RC,
+    SELECTOR_COLORS,
+    STUDY_GREYS,
+    method_style,
+    model_style,
+    style_keys,
+)
+
 
 # --------------------------------------------------------------------------------------------------
-# Style: one table for every figure.
+# Encoding: the styles of lessdata.styles applied to curves and legends.
 # --------------------------------------------------------------------------------------------------
-#: Matplotlib settings of every figure: legible at a journal's column width (panels ≈ 3.4 in wide,
-#: no text below 8 pt), fonts embedded as TrueType in PDFs so they stay editable.
-RC: dict[str, Any] = {
-    "font.size": 8,
-    "axes.titlesize": 8.5,
-    "axes.labelsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 8,
-    "legend.frameon": False,
-    "axes.grid": True,
-    "grid.linewidth": 0.4,
-    "grid.alpha": 0.35,
-    "axes.linewidth": 0.6,
-    "lines.linewidth": 1.2,
-    "lines.markersize": 4.5,
-    "lines.markeredgewidth": 0.9,
-    "errorbar.capsize": 1.5,
-    "pdf.fonttype": 42,
-    "svg.fonttype": "none",
-}
-
-#: Width and height (inches) of one panel: one journal column.
-PANEL_SIZE = (3.4, 2.5)
-#: Resolution of the PNG files (dots per inch).
-PNG_DPI = 200
-
-
-@dataclass(frozen=True)
-class ModelStyle:
-    """Colour and marker of one model (the model that was *trained* and scored)."""
-
-    label: str
-    color: str
-    marker: str
-
-
-#: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies and in greyscale by
-#: marker shape).
-MODEL_STYLES: dict[str, ModelStyle] = {
-    "xgb": ModelStyle("XGB", "#0072B2", "o"),
-    "rf": ModelStyle("RF", "#D55E00", "s"),
-    "alignn": ModelStyle("ALIGNN", "#009E73", "^"),
-}
-#: The model(s) whose output an AL strategy ranks by (``selector`` of its rows), for figure (f) where
-#: curves are coloured by what produced the scores: a single model keeps its colour (XGB-U's IBUG wraps
-#: an XGB), the XGB-vs-RF committee and the model-free random strategy get their own.
-SCORER_STYLES: dict[str, ModelStyle] = {
-    "xgb_ibug": ModelStyle("XGB IBUG", MODEL_STYLES["xgb"].color, MODEL_STYLES["xgb"].marker),
-    "xgb+rf": ModelStyle("XGB vs RF", "#000000", "D"),
-    "": ModelStyle("no model", "#8C8C8C", "o"),
-}
-_FALLBACK_MODEL_COLORS = ("#CC79A7", "#E69F00", "#56B4E9", "#000000")
-_FALLBACK_MODEL_MARKERS = ("D", "v", "P", "X")
-
-
-
-def model_style(model: str) -> ModelStyle:
-    """Style of a model; unknown models get a stable fallback colour and marker (hash of the name)."""
-    if model in MODEL_STYLES:
-        return MODEL_STYLES[model]
-    if model in SCORER_STYLES:
-        return SCORER_STYLES[model]
-    index = sum(map(ord, model))
-    return ModelStyle(model, _FALLBACK_MODEL_COLORS[index % len(_FALLBACK_MODEL_COLORS)],
-                      _FALLBACK_MODEL_MARKERS[index % len(_FALLBACK_MODEL_MARKERS)])
-
-
-def method_style(style_key: str) -> MethodStyle:
-    """Style of a method key (see :func:`style_key`), from its selector record; unknown: a fallback."""
-    return selectors.style_of(style_key)
-
-
 def style_key(method: str, selector: str, model: str) -> str:
     """The style of a curve: its method, with pruning split into guided-by-itself and transfer."""
     if method == "prune":
@@ -153,7 +92,7 @@ def order_models(models: Iterable[str]) -> list[str]:
 
 def order_methods(keys: Iterable[str]) -> list[str]:
     """Method keys in the registry's order, then any others alphabetically."""
-    return selectors.ordered(keys, selectors.style_keys())
+    return selectors.ordered(keys, style_keys(selectors.names()))
 
 
 def rmse_label(target: str, what: str) -> str:
@@ -171,109 +110,6 @@ def panel_title(dataset: str, target: str, extra: str = "") -> str:
 def ood_label(eval_set: str) -> str:
     """Readable name of an ``ood_<name>`` evaluation set (from the OOD splitter's record)."""
     return f"OOD: {splits.ood_label(eval_set.removeprefix('ood_'))}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Results folder.
-# --------------------------------------------------------------------------------------------------
-#: Tables written by the pruning study into ``OUT/redundancy/``.
-REDUNDANCY_TABLES = ("crystal_systems", "family_size", "spacegroups", "n_elements", "elements", "formulas",
-                     "summary", "entries")
-#: Columns ``scores.csv`` must have for the figures (``split`` may be missing in folders older than it).
-SCORE_TABLE_COLUMNS = (*(column for column in KEY_COLUMNS if column != "split"), "eval_set", "rmse")
-
-
-@dataclass
-class Results:
-    """Everything the figures and the report read from one results folder.
-
-    Attributes:
-        folder: the results folder.
-        scores: ``scores.csv`` in the long format (empty frame when absent).
-        diagnostics: ``al_diagnostics.csv`` (empty when no active learning has run).
-        coverage: all ``coverage_*.csv`` tables, concatenated.
-        redundancy: ``{(dataset, target, guide): {table name: frame}}`` from ``redundancy/``.
-        prune_rounds: ``{(dataset, target, guide): frame}`` from ``prune_rounds_*.csv``.
-        manifests: the run manifests (``manifests/*.json``), oldest first, each with its ``file``.
-        intervals: the headline numbers with paired-bootstrap intervals
-            (:func:`lessdata.analysis.interval_summary`), None when no predictions are stored.
-        bands: every curve's 95 % RMSE interval per fraction (:func:`lessdata.analysis.curve_intervals`).
-        bootstraps: the paired bootstraps behind both, one per (dataset, target, model).
-    """
-
-    folder: Path
-    scores: pd.DataFrame
-    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
-    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
-    redundancy: dict[tuple[str, str, str], dict[str, pd.DataFrame]] = field(default_factory=dict)
-    prune_rounds: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
-    manifests: list[dict[str, Any]] = field(default_factory=list)
-    intervals: pd.DataFrame | None = None
-    bands: pd.DataFrame = field(default_factory=pd.DataFrame)
-    bootstraps: list[tuple[str, str, str, Any]] = field(default_factory=list)
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    """Read a results CSV the way the results store writes it (empty selector = random, not NaN)."""
-    return lio.read_results_csv(path, [])
-
-
-def load_results(folder: str | Path) -> Results:
-    """Read every table of a results folder that the figures and the report use.
-
-    Paths come from :class:`lessdata.store.StoreLayout`; the pruning tables are looked up for each
-    (dataset, target, split, guide) that has pruned rows in ``scores.csv``, showing a folder's first
-    split (sorted label) where there are several.
-
-    Raises:
-        MissingInputError: when the folder or its ``scores.csv`` does not exist (nothing to plot).
-        LessdataError: a table of the folder is damaged, or ``scores.csv`` lacks the store's columns.
-    """
-    layout = StoreLayout(folder)
-    folder = layout.root
-    if not layout.scores.is_file():
-        raise MissingInputError(
-            f"no results in {folder}: {layout.scores} does not exist; run e.g. `python "
-            f"codes/random_baseline.py --out {folder}` (and prune_data.py, run_al.py) first")
-    # The store's own check: a damaged row (a file cut short) is named and left out with its cell.
-    scores = sound_rows(_read_table(layout.scores), layout.scores, "left out of the figures and the report")
-    lacking = [column for column in SCORE_TABLE_COLUMNS if column not in scores.columns]
-    if lacking:
-        raise LessdataError(f"{layout.scores} is not a lessdata scores table: it lacks the column(s) "
-                            f"{', '.join(lacking)}; point --results at a folder the scripts wrote")
-    diagnostics = _read_table(layout.al_diagnostics) if layout.al_diagnostics.is_file() else pd.DataFrame()
-    coverage_files = layout.coverage_files()
-    coverage = (pd.concat([lio.read_csv(p) for p in coverage_files], ignore_index=True) if coverage_files
-                else pd.DataFrame())
-    manifests = []
-    for path in layout.manifests():
-        content = lio.read_json(path)
-        content["file"] = path.name
-        manifests.append(content)
-    manifests.sort(key=lambda m: (str(m.get("written", "")), m["file"]))
-
-    redundancy: dict[tuple[str, str, str], dict[str, pd.DataFrame]] = {}
-    prune_rounds = {}
-    pruned = scores[scores["method"] == "prune"]
-    if "split" not in pruned:
-        pruned = pruned.assign(split=DEFAULT_SPLIT)
-    studies = pruned[["dataset", "target", "selector", "split"]].astype(str).drop_duplicates()
-    for (dataset, target, guide), group in studies.groupby(["dataset", "target", "selector"], sort=True):
-        split = sorted(group["split"])[0]
-        rounds_path = layout.prune_rounds(dataset, target, split, guide)
-        if rounds_path.is_file():
-            prune_rounds[(dataset, target, guide)] = lio.read_csv(rounds_path)
-        for table in REDUNDANCY_TABLES:
-            path = layout.redundancy(dataset, target, split, guide, table)
-            if path.is_file():
-                redundancy.setdefault((dataset, target, guide), {})[table] = lio.read_csv(
-                    path, keep_default_na=False, na_values=[""])
-    intervals, bands, bootstraps = None, pd.DataFrame(), []
-    if layout.predictions_dir.is_dir():
-        bootstraps = study_bootstraps(folder)
-        intervals, bands = interval_summary(folder, bootstraps=bootstraps), curve_intervals(bootstraps)
-    return Results(folder, scores, diagnostics, coverage, redundancy, prune_rounds, manifests, intervals,
-                   bands, bootstraps)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -720,40 +556,6 @@ def _count(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else f"{n:,}"
 
 
-#: Polymorph-family sizes of figure (e), binned: (lowest, highest, label).  Large families are few, so
-#: one bar per size would rest on a handful of kept entries.
-FAMILY_BINS: tuple[tuple[int, float, str], ...] = ((1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4–5"),
-                                                   (6, 10, "6–10"), (11, math.inf, "> 10"))
-
-
-def bin_family_sizes(table: pd.DataFrame, n_removed: int, n_retained: int) -> pd.DataFrame:
-    """Sum a ``family_size`` redundancy table into :data:`FAMILY_BINS` and recompute the enrichment.
-
-    Enrichment of a bin = (its removed / all removed) / (its retained / all retained), the definition of
-    :func:`lessdata.pruning.redundancy_composition`, from the bin's summed counts; the bins are tested
-    afresh (:func:`lessdata.pruning.enrichment_statistics`: Fisher p, BH q over the bins, ``significant``),
-    since a bin's significance does not follow from its members'.
-    """
-    from lessdata.pruning import ENRICHMENT_STAT_COLUMNS, enrichment_statistics  # noqa: PLC0415 - pymatgen
-
-
-    rows = []
-    for low, high, label in FAMILY_BINS:
-        part = table[(table["family_size"] >= low) & (table["family_size"] <= high)]
-        if part.empty:
-            continue
-        removed, retained = int(part["n_removed"].sum()), int(part["n_retained"].sum())
-        share_removed = removed / n_removed if n_removed else math.nan
-        share_retained = retained / n_retained if n_retained else math.nan
-        enrichment = (share_removed / share_retained if share_retained else
-                      (math.inf if share_removed else math.nan))
-        rows.append({"family_size": label, "n_total": removed + retained, "n_removed": removed,
-                     "n_retained": retained, "enrichment": enrichment})
-    binned = pd.DataFrame(rows, columns=["family_size", "n_total", "n_removed", "n_retained", "enrichment"])
-    tested = enrichment_statistics(binned["n_removed"], binned["n_retained"], n_removed, n_retained)
-    return pd.concat([binned, tested], axis=1)[[*binned.columns, *ENRICHMENT_STAT_COLUMNS]]
-
-
 #: Round ratios to label a log axis with, by the axis span (max / min): finer for narrow ranges, so that
 #: labels never collide at a column's width.
 _RATIO_TICKS = ((3.2, (0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0)),
@@ -854,7 +656,7 @@ def plot_redundancy(redundancy: dict[tuple[str, str, str], dict[str, pd.DataFram
                     notes.append(f"{dataset}/{target}/{guide}: no {table_name} table")
                     continue
                 if table_name == "family_size":
-                    table = bin_family_sizes(table, n_removed, n_pool - n_removed)
+                    table = tables["family_size_binned"]
                 threshold = max(min_count, min_share * n_pool) if table_name == "elements" else min_count
                 common = table[table["n_total"] >= threshold]
                 finite = common[np.isfinite(common["enrichment"]) & (common["enrichment"] > 0)]
@@ -932,7 +734,7 @@ def plot_al_diagnostics(diagnostics: pd.DataFrame) -> PlotResult:
     handles = []
     for strategy in order_methods(frame["strategy"].unique()):
         scorer = _scorer(strategy, str(frame.loc[frame["strategy"] == strategy, "selector"].iloc[0]))
-        label = f"{method_style(strategy).short or strategy} ({model_style(scorer).label})"
+        label = f"{selectors.short_label(strategy)} ({model_style(scorer).label})"
         handles.append(Line2D([], [], label=label, **line_kwargs(scorer, strategy)))
     records: list[dict[str, Any]] = []
     with matplotlib.rc_context(RC):
@@ -962,10 +764,6 @@ def plot_al_diagnostics(diagnostics: pd.DataFrame) -> PlotResult:
 # --------------------------------------------------------------------------------------------------
 # (g) selectors compared.
 # --------------------------------------------------------------------------------------------------
-#: Colours of the selectors beyond the study in figure (g) (the study's own are grey).
-SELECTOR_COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-
-
 def selector_colours(shown: Sequence[str], registered: Sequence[str]) -> dict[str, str]:
     """Colour of each shown selector: its slot in the registry, so it is the same in every folder's
     figure; selectors outside the registry (a notebook's own) take the slots after the registered ones.
@@ -974,19 +772,6 @@ def selector_colours(shown: Sequence[str], registered: Sequence[str]) -> dict[st
     slots = {name: (list(registered).index(name) if name in registered
                     else len(registered) + unregistered.index(name)) for name in shown}
     return {name: SELECTOR_COLORS[slot % len(SELECTOR_COLORS)] for name, slot in slots.items()}
-
-
-#: Grey levels of the study's methods in figure (g).
-STUDY_GREYS = ("0.25", "0.45", "0.6", "0.7", "0.8")
-
-
-def comparison_methods(scores: pd.DataFrame) -> list[str]:
-    """Methods of figure (g) and the report's comparison: the study's first, then ours; [] without ours."""
-    present = [m for m in selectors.ordered(scores["method"].unique())]
-    if all(selectors.is_from_paper(m) for m in present):
-        return []
-    return ([m for m in present if selectors.is_from_paper(m)]
-            + [m for m in present if not selectors.is_from_paper(m)])
 
 
 def plot_selectors(scores: pd.DataFrame, *, tolerance: float = 0.10, max_frac: float = 0.7) -> PlotResult:

@@ -15,7 +15,7 @@ import pandas as pd
 from lessdata import selectors
 from lessdata.analysis import WITHIN
 from lessdata.datasets import UNITS
-from lessdata.figures import model_style
+from lessdata.styles import model_style
 
 
 # --------------------------------------------------------------------------------------------------
@@ -59,8 +59,7 @@ def method_label(method: str, selector: str, model: str | None = None) -> str:
         guide = model_style(selector).label if selector else "?"
         transfer = " (transfer)" if model is not None and selector != model else ""
         return f"pruned, {guide}-guided{transfer}"
-    record = selectors.find(method)
-    return record.style.short if record is not None and record.style.short else method
+    return selectors.short_label(method)
 
 
 

@@ -12,10 +12,6 @@ import pandas as pd
 from lessdata import selectors
 from lessdata.analysis import ALPHA, COMPARE_AT, summarize
 from lessdata.datasets import TARGET_NAMES
-from lessdata.figures import (
-    Results,
-    model_style,
-)
 from lessdata.formatting import (
     curve_label,
     fmt_interval,
@@ -30,6 +26,8 @@ from lessdata.intervals import MIN_SPLITS_TO_RESAMPLE
 from lessdata.reference import (
     PAPER_FULL_RMSE,
 )
+from lessdata.results import Results
+from lessdata.styles import model_style
 from lessdata.tables import al_reach
 
 

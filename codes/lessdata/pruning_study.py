@@ -2,7 +2,7 @@
 
 :func:`run_pruning` connects :mod:`lessdata.pruning` to the engine (threshold, checkpointed rounds, stored
 selection), :func:`pruning_cells` lists the cells that evaluate the retained sets, :func:`write_redundancy`
-records where the redundant data lies; ``codes/prune_data.py`` (:mod:`lessdata.cli`) drives them.
+records where the redundant data lies; ``codes/prune_data.py`` (through :mod:`lessdata.studies`) drives them.
 """
 
 from __future__ import annotations

@@ -19,11 +19,7 @@ from lessdata import config, selectors
 from lessdata.analysis import ood_ratios, summarize
 from lessdata.anchor import section_anchor
 from lessdata.datasets import PAPER_NAMES, TARGET_NAMES, UNITS
-from lessdata.figures import (
-    PlotResult,
-    Results,
-    model_style,
-)
+from lessdata.figures import PlotResult
 from lessdata.formatting import (
     fmt_num,
     fmt_pct,
@@ -39,9 +35,11 @@ from lessdata.reference import (
     PAPER_OOD_RATIO,
     PAPER_WITHIN_10,
 )
+from lessdata.results import Results
 from lessdata.selector_report import section_selectors
 from lessdata.splits import is_ood, ood_name
 from lessdata.store import StoreLayout
+from lessdata.styles import model_style
 from lessdata.tables import al_reach, full_rows, latest_manifest_data, pairs
 
 #: Why our numbers differ from the paper's for a corresponding dataset.

@@ -12,11 +12,6 @@ import pandas as pd
 from lessdata import selectors
 from lessdata.analysis import MATCH_TOLERANCE, ood_ratios
 from lessdata.datasets import TARGET_NAMES
-from lessdata.figures import (
-    Results,
-    comparison_methods,
-    model_style,
-)
 from lessdata.formatting import (
     fmt_interval,
     fmt_num,
@@ -25,7 +20,10 @@ from lessdata.formatting import (
     md_table,
     method_label,
 )
+from lessdata.results import Results
+from lessdata.selectors import comparison_methods
 from lessdata.splits import is_ood
+from lessdata.styles import model_style
 from lessdata.tables import SELECTOR_SIZE, selection_cost
 
 #: Training fractions at which the comparison of selectors reports errors and differences.

@@ -1,8 +1,9 @@
 """One record per selection method: what the CLI, the runner, the figures and the report know about it.
 
 A method is a ``method`` value in ``scores.csv`` (``random``, ``prune``, a subset sampler or an
-active-learning strategy); its :class:`Selector` holds the callable, models, labels, line style and
-help, added with :func:`register`.
+active-learning strategy); its :class:`Selector` holds the callable, models, label and help, added with
+:func:`register`.  How a method is drawn lives apart, in :mod:`lessdata.styles`, keyed by its name, so
+a method needs no plotting decision to run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lessdata import config, samplers, strategies
+from lessdata import config, samplers, strategies, styles
 from lessdata.errors import LessdataError
 
 #: Gaussian predictive distribution ``(models, X) -> (loc, scale)`` of an uncertainty strategy, for the
@@ -28,18 +29,6 @@ class UnknownSelectorError(LessdataError):
 
 
 @dataclass(frozen=True)
-class MethodStyle:
-    """Line style and marker fill of one method in every figure (the model sets colour and marker)."""
-
-    label: str
-    linestyle: Any
-    fillstyle: str
-    linewidth: float = 1.2
-    zorder: float = 2.0
-    short: str = ""
-
-
-@dataclass(frozen=True)
 class Selector:
     """A selection method.
 
@@ -48,7 +37,8 @@ class Selector:
         kind: ``baseline``, ``pruning``, ``subset`` (a one-shot ordering of the pool, evaluated like
             random subsets) or ``active``.
         help: one line for ``--help`` and the report.
-        style: legend label, short table label and line style.
+        short: the method's name in tables and text (the report, figure (f)); its ``name`` when empty.
+            Its legend label and line style are in :mod:`lessdata.styles`.
         query: the query strategy (``active`` only), see :data:`lessdata.strategies.QueryStrategy`.
         sampler: the ordering (``subset`` only), see :data:`lessdata.samplers.Sampler`.
         models: models the query reads; ``xgb`` and ``rf`` come free from the step's evaluation, any
@@ -60,25 +50,26 @@ class Selector:
         distribution: Gaussian predictive distribution, for uncertainty strategies' calibration.
         ibug: :class:`~lessdata.ibug.IBUGRegressor` keywords when ``models`` holds ``xgb_ibug``.
         cost_rank: campaigns of lower rank run first (they take longest).
-        transfer_style: style of a pruned set evaluated with another model than its guide.
     """
 
     name: str
     kind: str
     help: str
-    style: MethodStyle
+    short: str = ""
     query: strategies.QueryStrategy | None = None
     sampler: samplers.Sampler | None = None
     models: tuple[str, ...] = ()
     distribution: Distribution | None = None
     ibug: dict[str, Any] | None = field(default=None, compare=False)
     cost_rank: int = 2
-    transfer_style: MethodStyle | None = None
     nested: bool = True
     needs_pruning: bool = False
     from_paper: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.short, str):  # a record written when it carried its plot style
+            raise LessdataError(f"selector {self.name!r}: short must be a label (str); a plot style goes to "
+                                f"register(..., style=) or lessdata.styles")
         if self.kind not in KINDS:
             raise LessdataError(f"selector {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
         if self.kind == "active" and self.query is None:
@@ -95,8 +86,15 @@ class Selector:
 _REGISTRY: dict[str, Selector] = {}
 
 
-def register(selector: Selector, *, replace: bool = False) -> Selector:
+def register(selector: Selector, *, style: styles.MethodStyle | None = None,
+             replace: bool = False) -> Selector:
     """Make a method known to every part of lessdata (returns it, so it can decorate a definition).
+
+    Args:
+        selector: the record.
+        style: its legend label and line style in the figures, stored in :mod:`lessdata.styles`;
+            without one it is drawn in :data:`lessdata.styles.DEFAULT_METHOD_STYLE`.
+        replace: replace a record of the same name.
 
     Raises:
         LessdataError: the name is taken and ``replace`` is False.
@@ -104,6 +102,8 @@ def register(selector: Selector, *, replace: bool = False) -> Selector:
     if selector.name in _REGISTRY and not replace:
         raise LessdataError(f"a selector named {selector.name!r} is already registered")
     _REGISTRY[selector.name] = selector
+    if style is not None:
+        styles.set_method_style(selector.name, style)
     return selector
 
 
@@ -134,7 +134,7 @@ def names(kind: str | None = None) -> list[str]:
 
 
 def ordered(method_names: Iterable[str], known: Iterable[str] | None = None) -> list[str]:
-    """Names in registration order (or ``known``'s, e.g. :func:`style_keys`), then the others sorted."""
+    """Names in registration order (or ``known``'s, e.g. style keys), then the others sorted."""
     present = set(method_names)
     order = list(_REGISTRY if known is None else known)
     return [name for name in order if name in present] + sorted(present - set(order))
@@ -149,6 +149,12 @@ def kind_of(name: str) -> str:
         return "pruning"
     selector = find(name)
     return "active" if selector is None else selector.kind
+
+
+def short_label(name: str) -> str:
+    """A method's name in tables and text: its record's ``short``, else the name itself."""
+    selector = find(name)
+    return selector.short if selector is not None and selector.short else name
 
 
 def is_active(name: str) -> bool:
@@ -201,27 +207,6 @@ def models_of(name: str) -> tuple[str, ...]:
     return () if name == "random" else get(name).models
 
 
-def style_of(key: str) -> MethodStyle:
-    """Style of a method, or of its transfer variant (``<name>_transfer``); a fallback for unknown names."""
-    selector = find(key)
-    if selector is not None:
-        return selector.style
-    base = find(key.removesuffix("_transfer"))
-    if key.endswith("_transfer") and base is not None and base.transfer_style is not None:
-        return base.transfer_style
-    return MethodStyle(key, (0, (3.0, 1.0, 1.0, 1.0)), "top", 1.2, 2.4, key)
-
-
-def style_keys() -> list[str]:
-    """Every style key in legend order: each method, followed by its transfer variant if it has one."""
-    keys = []
-    for name, selector in _REGISTRY.items():
-        keys.append(name)
-        if selector.transfer_style is not None:
-            keys.append(f"{name}_transfer")
-    return keys
-
-
 # --------------------------------------------------------------------------------------------------
 # The study's methods (Li et al., Nat Commun 14, 7283, 2023) and our variants.
 # --------------------------------------------------------------------------------------------------
@@ -231,38 +216,30 @@ def _ibug_distribution(models: dict[str, Any], X: np.ndarray) -> tuple[np.ndarra
 
 register(Selector(
     "random", "baseline", "uniform random subsets of the pool (nested per seed; random AL is the same sets)",
-    MethodStyle("random, mean ± std", "-", "full", 1.2, 2.0, "random"), cost_rank=3,
-    from_paper=True))
+    "random", cost_rank=3, from_paper=True))
 register(Selector(
     "prune", "pruning", "the study's model-guided pruning: drop entries the guide model already predicts",
-    MethodStyle("pruned, same model", (0, (4.5, 1.8)), "none", 1.2, 3.0, "pruned"),
-    transfer_style=MethodStyle("pruned, other model", (0, (1.0, 1.3)), "none", 1.3, 2.5,
-                               "pruned (transfer)"), from_paper=True))
+    "pruned", from_paper=True))
 register(Selector(
     "qbc", "active", "query by committee: largest |RF - XGB| disagreement of the step's models",
-    MethodStyle("QBC", (0, (7.0, 1.6, 1.2, 1.6)), "left", 1.3, 2.6, "QBC"),
-    query=strategies.qbc_query, models=("xgb", "rf"), cost_rank=2, from_paper=True))
+    "QBC", query=strategies.qbc_query, models=strategies.COMMITTEE, cost_rank=2, from_paper=True))
 register(Selector(
     "rf_u", "active", "RF-U: widest 5-95 % spread of the random forest's trees (the paper)",
-    MethodStyle("RF-U", (0, (1.2, 1.3, 1.2, 1.3, 5.5, 1.3)), "bottom", 1.3, 2.6, "RF-U"),
-    query=strategies.rf_uncertainty_query, models=("rf",),
+    "RF-U", query=strategies.rf_uncertainty_query, models=("rf",),
     distribution=lambda models, X: strategies.forest_distribution(models["rf"], X, "percentile"),
     cost_rank=1, from_paper=True))
 register(Selector(
     "rf_u_std", "active", "RF-U with the trees' standard deviation instead of the 5-95 % width",
-    MethodStyle("RF-U (std)", (0, (9.0, 1.5, 9.0, 4.0)), "top", 1.3, 2.6, "RF-U (std)"),
-    query=strategies.rf_std_query, models=("rf",),
+    "RF-U (std)", query=strategies.rf_std_query, models=("rf",),
     distribution=lambda models, X: strategies.forest_distribution(models["rf"], X, "std"), cost_rank=1))
 register(Selector(
     "xgb_u", "active", "XGB-U: largest IBUG scale, the authors' setting (k = 100, uncalibrated)",
-    MethodStyle("XGB-U", (0, (5.5, 1.3, 1.2, 1.3, 1.2, 1.3)), "right", 1.3, 2.6, "XGB-U"),
-    query=strategies.xgb_uncertainty_query, models=("xgb_ibug",), distribution=_ibug_distribution,
+    "XGB-U", query=strategies.xgb_uncertainty_query, models=("xgb_ibug",), distribution=_ibug_distribution,
     ibug=config.IBUG_PARAMS, cost_rank=0, from_paper=True))
 register(Selector(
     "xgb_u_tuned", "active", "XGB-U with our tuned IBUG (k and the scale calibrated on a hold-out)",
-    MethodStyle("XGB-U (tuned)", (0, (2.5, 1.2)), "full", 1.3, 2.6, "XGB-U (tuned)"),
-    query=strategies.xgb_uncertainty_query, models=("xgb_ibug",), distribution=_ibug_distribution,
-    ibug=config.IBUG_TUNED_PARAMS, cost_rank=0))
+    "XGB-U (tuned)", query=strategies.xgb_uncertainty_query, models=("xgb_ibug",),
+    distribution=_ibug_distribution, ibug=config.IBUG_TUNED_PARAMS, cost_rank=0))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -271,24 +248,28 @@ register(Selector(
 register(Selector(
     "qbc_diverse", "active", "diverse QBC: the 10 x batch most-disputed rows, k-means into the batch, the "
          "row nearest each centre (Zhdanov 2019)",
-    MethodStyle("QBC, diverse batch", (0, (3.0, 1.2, 1.0, 1.2)), "full", 1.5, 2.8, "QBC (diverse)"),
-    query=strategies.diverse_qbc_query, models=("xgb", "rf"), cost_rank=2))
+    "QBC (diverse)", query=strategies.diverse_qbc_query, models=strategies.COMMITTEE, cost_rank=2))
 register(Selector(
     "prune_cov", "subset", "pruning order read for coverage: an even share of every removal round "
          "(coverage-centric coreset selection), not only the last survivors",
-    MethodStyle("pruning rounds, stratified", (0, (6.0, 1.5)), "full", 1.6, 3.2, "pruned (stratified)"),
-    sampler=samplers.pruning_coverage_sampler, models=("xgb",), needs_pruning=True))
+    "pruned (stratified)", sampler=samplers.pruning_coverage_sampler, models=("xgb",), needs_pruning=True))
 register(Selector(
     "kcenter", "subset", "k-center coverage: farthest-point traversal of the feature space (label-free)",
-    MethodStyle("k-center (label-free)", (0, (1.0, 1.0)), "full", 1.5, 2.6, "k-center"),
-    sampler=samplers.kcenter_sampler))
+    "k-center", sampler=samplers.kcenter_sampler))
 register(Selector(
     "direct", "subset", "DIRECT: PCA, Birch clusters, the entry nearest each centre (label-free; "
          "Qi et al. 2024)",
-    MethodStyle("DIRECT (label-free)", (0, (2.0, 1.0, 2.0, 3.0)), "full", 1.5, 2.6, "DIRECT"),
-    sampler=samplers.direct_sampler, nested=False))
+    "DIRECT", sampler=samplers.direct_sampler, nested=False))
 register(Selector(
     "direct_maml", "subset", "DIRECT as published, with maml's components: PCA, Birch into exactly n "
          "clusters, the entry nearest each centre (label-free; Qi et al. 2024)",
-    MethodStyle("DIRECT, maml (label-free)", (0, (4.0, 1.0, 1.0, 1.0)), "full", 1.5, 2.6, "DIRECT (maml)"),
-    sampler=samplers.direct_maml_sampler, nested=False))
+    "DIRECT (maml)", sampler=samplers.direct_maml_sampler, nested=False))
+
+
+def comparison_methods(scores: Any) -> list[str]:
+    """Methods of figure (g) and the report's comparison: the study's first, then ours; [] without ours."""
+    present = [m for m in ordered(scores["method"].unique())]
+    if all(is_from_paper(m) for m in present):
+        return []
+    return ([m for m in present if is_from_paper(m)]
+            + [m for m in present if not is_from_paper(m)])

@@ -19,8 +19,10 @@ from lessdata.errors import LessdataError
 QueryStrategy = Callable[[dict[str, Any], np.ndarray, int, np.random.Generator],
                          tuple[np.ndarray, np.ndarray]]
 
-#: Half-width of the central 90 % interval of a standard normal: turns a 5-95 % width into a sigma.
-Z95 = float(norm.ppf(0.95))
+#: Half-width, in sigmas, of the central 90 % interval of a normal (the 95th percentile, ≈ 1.645): turns
+#: a 5-95 % width into a sigma, and a sigma into the 90 % interval that coverage is checked against.
+Z90_HALF_WIDTH = float(norm.ppf(0.95))
+#: Former name of :data:`Z90_HALF_WIDTH`, kept only while :mod:`lessdata.active` imports it; remove then.
 #: Scales below this are floored when a spread is read as a Gaussian standard deviation.
 MIN_SCALE = 1e-6
 
@@ -88,8 +90,24 @@ def forest_distribution(forest: Any, X: np.ndarray, kind: str = "percentile"
     """
     per_tree = tree_predictions(forest, X)
     spread = tree_spread(per_tree, kind)
-    scale = spread / (2.0 * Z95) if kind == "percentile" else spread
+    scale = spread / (2.0 * Z90_HALF_WIDTH) if kind == "percentile" else spread
     return per_tree.mean(axis=0), np.maximum(scale, MIN_SCALE)
+
+
+#: The query-by-committee committee: two models every step trains anyway for its evaluation, so a
+#: committee query costs two predictions and no fit.  In this order they are the ``selector`` of the rows
+#: of QBC and diverse QBC (``xgb+rf``).
+COMMITTEE: tuple[str, str] = ("xgb", "rf")
+
+
+def committee_disagreement(models: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Absolute difference of the two :data:`COMMITTEE` models' predictions, per row of ``X``.
+
+    The one measure of both QBC strategies, so plain and diverse QBC rank by exactly the same numbers
+    (|a - b| does not depend on the order of the pair).
+    """
+    first, second = (np.asarray(models[name].predict(X), float) for name in COMMITTEE)
+    return np.abs(first - second)
 
 
 def _check_request(X: np.ndarray, n: int) -> None:
@@ -116,12 +134,11 @@ def qbc_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Query by committee: the rows on which the step's RF and XGB disagree most.
 
-    The committee is the two models the step already trained for evaluation (``models["rf"]`` and
-    ``models["xgb"]``), so QBC costs two predictions on the pool and no fit.
+    The committee is the two models the step already trained for evaluation (:data:`COMMITTEE`), so
+    QBC costs two predictions on the pool and no fit.
     """
     _check_request(X_unlabelled, n)
-    disagreement = np.abs(np.asarray(models["rf"].predict(X_unlabelled), float)
-                          - np.asarray(models["xgb"].predict(X_unlabelled), float))
+    disagreement = committee_disagreement(models, X_unlabelled)
     return top_n(disagreement, n), disagreement
 
 
@@ -171,8 +188,7 @@ def diverse_qbc_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,
     from sklearn.cluster import KMeans  # noqa: PLC0415 - only this strategy needs it
 
     _check_request(X_unlabelled, n)
-    disagreement = np.abs(np.asarray(models["rf"].predict(X_unlabelled), float)
-                          - np.asarray(models["xgb"].predict(X_unlabelled), float))
+    disagreement = committee_disagreement(models, X_unlabelled)
     if n == 0:
         return np.arange(0), disagreement
     shortlist = top_n(disagreement, min(len(X_unlabelled), prefilter * n))

@@ -13,10 +13,8 @@ import pandas as pd
 
 from lessdata import io as lio
 from lessdata import selectors
-from lessdata.figures import (
-    Results,
-)
 from lessdata.intervals import full_data_rows
+from lessdata.results import Results
 from lessdata.store import StoreLayout
 
 
