@@ -22,7 +22,6 @@ QueryStrategy = Callable[[dict[str, Any], np.ndarray, int, np.random.Generator],
 #: Half-width, in sigmas, of the central 90 % interval of a normal (the 95th percentile, ≈ 1.645): turns
 #: a 5-95 % width into a sigma, and a sigma into the 90 % interval that coverage is checked against.
 Z90_HALF_WIDTH = float(norm.ppf(0.95))
-#: Former name of :data:`Z90_HALF_WIDTH`, kept only while :mod:`lessdata.active` imports it; remove then.
 #: Scales below this are floored when a spread is read as a Gaussian standard deviation.
 MIN_SCALE = 1e-6
 
