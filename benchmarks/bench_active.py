@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Active-learning benchmark: the AL step's overhead beyond its model fits, per strategy.
 
-Every step of a campaign (:func:`lessdata.active.run_campaign`) records where its wall time went:
+Every step of a campaign (:func:`lessdata.experiments.active.run_campaign`) records where its wall time went:
 
 * ``fit_seconds``: XGB and RF fits on the selected set (the evaluation models);
 * ``query_fit_seconds``: models fitted only for the query (``xgb_ibug`` + IBUG's neighbour index and
@@ -33,9 +33,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from lessdata import active, config
-from lessdata import io as lio
-from lessdata.runner import RunContext, experiment_data
+from lessdata import config
+from lessdata import files as lio
+from lessdata.experiments import active
+from lessdata.experiments.runner import RunContext, experiment_data
 
 PARTS = ["fit_seconds", "query_fit_seconds", "eval_predict_seconds", "query_seconds", "diagnostics_seconds",
          "store_seconds", "checkpoint_seconds"]

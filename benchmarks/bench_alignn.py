@@ -40,9 +40,10 @@ from jarvis.core.atoms import Atoms as JarvisAtoms
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from lessdata import config, io
-from lessdata.alignn_model import ALIGNNRegressor, GraphCache, build_graph, clear_graph_cache
-from lessdata.models import available_cores
+from lessdata import config
+from lessdata import files as io
+from lessdata.models.alignn import ALIGNNRegressor, GraphCache, build_graph, clear_graph_cache
+from lessdata.models.factory import available_cores
 
 BENCH_DIR = Path(__file__).resolve().parent
 MINERALS = Path(ase.__file__).parent / "test" / "testdata" / "minerals"

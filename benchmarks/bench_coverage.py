@@ -10,7 +10,7 @@ a report on that one split would be:
 * **old**: test entries resampled one by one, training seeds averaged (never resampled), the pruned
   curve one run (run 0), as the reports were before issue 27;
 * **new**: test entries resampled by formula, each curve's seeds (pruning runs too) resampled with them
-  (:func:`lessdata.analysis.bootstrap_for`'s defaults).
+  (:func:`lessdata.analysis.summary.bootstrap_for`'s defaults).
 
 The truth of each quantity is its mean over all splits (each split's point estimate from every seed and
 run): full-data RMSE, the random curve's smallest share within 10 % of it (RMSE), and the RMSE
@@ -43,11 +43,11 @@ from sklearn.ensemble import RandomForestRegressor
 from xgboost import XGBRegressor
 
 import lessdata
-from lessdata import io
-from lessdata.analysis import MATCH_TOLERANCE, WITHIN, default_n_boot
-from lessdata.datasets import load_dataset
-from lessdata.intervals import PairedBootstrap
-from lessdata.runner import pool_permutation, size_of
+from lessdata import files as io
+from lessdata.analysis.intervals import PairedBootstrap
+from lessdata.analysis.summary import MATCH_TOLERANCE, WITHIN, default_n_boot
+from lessdata.data.datasets import load_dataset
+from lessdata.experiments.runner import pool_permutation, size_of
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "coverage"

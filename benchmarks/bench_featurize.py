@@ -1,15 +1,15 @@
 """Benchmark the 273 structure features: matminer as it is against one shared tessellation per structure.
 
-Both sides run :func:`lessdata.featurize.featurize_structures` on the same real OQMD-ICSD crystals
+Both sides run :func:`lessdata.features.featurize.featurize_structures` on the same real OQMD-ICSD crystals
 (a seeded random sample of the embedded ``oqmd_icsd`` table) with the same worker processes and no
-cache; the only difference is ``share_tessellations`` (:mod:`lessdata.voronoi`).  Reported: wall time
+cache; the only difference is ``share_tessellations`` (:mod:`lessdata.features.voronoi`).  Reported: wall time
 of each side and their ratio (one run, same machine, the sides alternating block by block), the largest
 absolute and relative difference over every value, whether the NaN pattern and the failure lists
 agree, and the load average before each side (a busy machine is visible in the JSON).
 
 ``--wrap-check`` also counts the sampled structures whose whole-cell tessellation fails when sites
 are wrapped with pymatgen's plain ``to_unit_cell`` (a coordinate can land on exactly 1.0) against
-lessdata's wrap (:func:`lessdata.structures.parse_structure`).
+lessdata's wrap (:func:`lessdata.data.structures.parse_structure`).
 
 Example (about 12 minutes on 2 cores)::
 
@@ -30,9 +30,10 @@ import pandas as pd
 from pymatgen.analysis.local_env import VoronoiNN
 from pymatgen.core import Structure
 
-from lessdata import datasets, io
-from lessdata.featurize import StructureFeatureStore, featurize_structures
-from lessdata.structures import parse_structure
+from lessdata import files as io
+from lessdata.data import datasets
+from lessdata.data.structures import parse_structure
+from lessdata.features.featurize import StructureFeatureStore, featurize_structures
 
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -32,14 +32,14 @@ import numpy as np
 from scipy import stats
 
 from lessdata import config
-from lessdata import io as lio
-from lessdata.analysis import bootstrap_for
-from lessdata.anchor import AUTHORS_SPLIT_FILE
-from lessdata.cli import prune_data_main, random_baseline_main, run_al_main, run_main
-from lessdata.datasets import UNITS
-from lessdata.intervals import PairedBootstrap
-from lessdata.splits import given_split_label, read_id_list
-from lessdata.store import ResultsStore, StoreLayout
+from lessdata import files as lio
+from lessdata.analysis.intervals import PairedBootstrap
+from lessdata.analysis.summary import bootstrap_for
+from lessdata.cli.scripts import prune_data_main, random_baseline_main, run_al_main, run_main
+from lessdata.data.datasets import UNITS
+from lessdata.experiments.store import ResultsStore, StoreLayout
+from lessdata.reporting.anchor import AUTHORS_SPLIT_FILE
+from lessdata.splits.holdout import given_split_label, read_id_list
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

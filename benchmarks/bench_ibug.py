@@ -6,7 +6,7 @@ Real data: compositions sampled from matminer's bundled Materials Project transp
 real Seebeck coefficient ``S_p``.  The study's IBUG XGB (``make_model("xgb_ibug")``, ``--trees`` trees)
 is trained on ``--train`` rows; IBUG is tuned on ``--val`` rows; then, from the same leaf indices:
 
-* brute force (``lessdata.ibug._brute_force_topk``: per row, compare with every training row) on
+* brute force (``lessdata.models.ibug._brute_force_topk``: per row, compare with every training row) on
   ``--brute-rows`` query rows;
 * scipy sparse product ``Q @ T.T`` (the textbook formulation) on ``--sparse-rows`` rows;
 * the fast path (bit-packed leaf sets, carry-save counters, argpartition) on all ``--query`` rows;
@@ -46,8 +46,7 @@ from matminer.featurizers.base import MultipleFeaturizer
 from matminer.featurizers.composition import ElementProperty, IonProperty, Stoichiometry, ValenceOrbital
 from pymatgen.core import Composition
 
-from lessdata import ibug
-from lessdata.models import available_cores, make_model
+from lessdata.models.factory import available_cores, ibug, make_model
 
 TRANSPORT_ARCHIVE = "utils/data_files/mp_transport/transport_database.tar.xz"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_ibug.json"

@@ -1,6 +1,6 @@
 """Do the printed intervals and verdicts of a report survive a change of bootstrap seed?
 
-For a results folder, the interval summary (``lessdata.analysis.interval_summary``) is computed under
+For a results folder, the interval summary (``lessdata.analysis.summary.interval_summary``) is computed under
 several bootstrap seeds, each value is formatted exactly as REPORT.md prints it (the headline's
 within-10 % shares, the differences to random with their intervals, and the Holm-adjusted verdicts),
 and every printed string that differs between seeds is listed.  Issue 27's criterion: none may.
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lessdata import io
-from lessdata.analysis import COMPARE_AT, default_n_boot, interval_summary
-from lessdata.formatting import fmt_interval, fmt_within
+from lessdata import files as io
+from lessdata.analysis.summary import COMPARE_AT, default_n_boot, interval_summary
+from lessdata.reporting.formatting import fmt_interval, fmt_within
 
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -54,13 +54,20 @@ import numpy as np
 import sklearn
 import xgboost
 
-from lessdata import config, ibug, io
-from lessdata.evaluate import prepare
-from lessdata.ibug import IBUGRegressor
-from lessdata.metrics import metrics
-from lessdata.models import available_cores, make_model
-from lessdata.pruning import PruningResult, prune, pruning_threshold, retained_mask, settings_from_profile
-from lessdata.runner import pool_permutation
+from lessdata import config
+from lessdata import files as io
+from lessdata.evaluation.evaluate import prepare
+from lessdata.evaluation.metrics import metrics
+from lessdata.experiments.runner import pool_permutation
+from lessdata.models.factory import available_cores, ibug, make_model
+from lessdata.models.ibug import IBUGRegressor
+from lessdata.selection.pruning import (
+    PruningResult,
+    prune,
+    pruning_threshold,
+    retained_mask,
+    settings_from_profile,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

@@ -34,9 +34,10 @@ from matminer.featurizers.composition import ElementProperty
 from pymatgen.core import Composition
 from sklearn.model_selection import train_test_split
 
-from lessdata import config, io
-from lessdata.models import available_cores, make_model
-from lessdata.pruning import prune, pruning_threshold, redundancy_composition, settings_from_profile
+from lessdata import config
+from lessdata import files as io
+from lessdata.models.factory import available_cores, make_model
+from lessdata.selection.pruning import prune, pruning_threshold, redundancy_composition, settings_from_profile
 
 BENCH_DIR = Path(__file__).resolve().parent
 TRANSPORT_TAR = (Path(matminer.__file__).parent / "utils" / "data_files" / "mp_transport"

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lessdata import io as lio
-from lessdata.baseline import random_cells
-from lessdata.runner import ResultsStore, RunContext, experiment_data, run_cells
+from lessdata import files as lio
+from lessdata.experiments.baseline import random_cells
+from lessdata.experiments.runner import ResultsStore, RunContext, experiment_data, run_cells
 
 
 def measure(dataset: str, target: str, models: list[str], fractions: list[float], seeds: int,

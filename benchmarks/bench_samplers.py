@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from lessdata import config, samplers, selectors
-from lessdata.datasets import load_dataset
-from lessdata.pruning import PruningResult
+from lessdata import config
+from lessdata.data.datasets import load_dataset
+from lessdata.selection import registry as selectors
+from lessdata.selection import samplers
+from lessdata.selection.pruning import PruningResult
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_samplers.json"
 

@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lessdata import config, io
-from lessdata.selectors import kind_of
-from lessdata.store import StoreLayout
+from lessdata import config
+from lessdata import files as io
+from lessdata.experiments.store import StoreLayout
+from lessdata.selection.registry import kind_of
 
 BENCH_DIR = Path(__file__).resolve().parent
 SIZE_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)

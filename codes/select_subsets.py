@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Thin command-line wrapper; the logic lives in lessdata.cli (run with --help)."""
+"""Thin command-line wrapper; the logic lives in lessdata.cli.scripts (run with --help)."""
 
-from lessdata.cli import run_main, select_subsets_main
+from lessdata.cli.scripts import run_main, select_subsets_main
 
 if __name__ == "__main__":
     raise SystemExit(run_main(select_subsets_main))

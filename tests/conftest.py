@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import config, datasets, user_tables
+from lessdata import config
+from lessdata.data import datasets, user_tables
 
 # Reports in tests need intervals, not their last digits: fewer resamples keep the suite fast
-# (lessdata.analysis.default_n_boot; the committed reports use the default).
+# (lessdata.analysis.summary.default_n_boot; the committed reports use the default).
 os.environ.setdefault("LESSDATA_N_BOOT", "400")
 
 SMALL_SIZE = 1500

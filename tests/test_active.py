@@ -1,4 +1,5 @@
-"""Active learning (lessdata.active): strategies on constructed cases, the loop, resume and the CLI.
+"""Active learning (lessdata.experiments.active): strategies on constructed cases, the loop, resume and the
+CLI.
 
 Campaigns run on ``mp18_small`` (1,500 real MP-2018 entries) with 5 % steps, so each has three steps.
 """
@@ -11,14 +12,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import active, config, selectors, strategies
-from lessdata.active import Campaign, DiagnosticsTable, run_campaign, run_campaigns
-from lessdata.baseline import random_cells
-from lessdata.cli import run_al_main, run_main
-from lessdata.evaluate import fit_and_score
-from lessdata.ibug import IBUGRegressor
-from lessdata.models import make_model
-from lessdata.runner import ResultsStore, RunContext, experiment_data, map_tasks, run_cells, size_of
+from lessdata import config
+from lessdata.cli.scripts import run_al_main, run_main
+from lessdata.evaluation.evaluate import fit_and_score
+from lessdata.experiments import active
+from lessdata.experiments.active import Campaign, DiagnosticsTable, run_campaign, run_campaigns
+from lessdata.experiments.baseline import random_cells
+from lessdata.experiments.runner import (
+    ResultsStore,
+    RunContext,
+    experiment_data,
+    map_tasks,
+    run_cells,
+    size_of,
+)
+from lessdata.models.factory import make_model
+from lessdata.models.ibug import IBUGRegressor
+from lessdata.selection import registry as selectors
+from lessdata.selection import strategies
 
 FRACTIONS = {"init_frac": 0.05, "step_frac": 0.05, "stop_frac": 0.15}
 TIMING = ["fit_seconds", "predict_seconds"]

@@ -23,8 +23,10 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from lessdata import config, models
-from lessdata.alignn_model import (
+from lessdata import config
+from lessdata.experiments.baseline import random_cells
+from lessdata.models import factory as models
+from lessdata.models.alignn import (
     MIN_ROWS_FOR_VALIDATION,
     ALIGNNRegressor,
     GraphCache,
@@ -35,8 +37,7 @@ from lessdata.alignn_model import (
     graph_cache_info,
     graph_key,
 )
-from lessdata.baseline import random_cells
-from lessdata.models import STRUCTURE_MODELS
+from lessdata.models.factory import STRUCTURE_MODELS
 
 MINERALS = Path(ase.__file__).parent / "test" / "testdata" / "minerals"
 #: ase.build.bulk elements with reference crystal structures (U and Np are left out: ase's one-atom
@@ -369,7 +370,8 @@ def test_paper_alignn_trains_on_every_row_and_keeps_the_last_epoch(crystals, mon
 
 
 def test_report_lists_alignn_differences_only_with_alignn_rows():
-    from lessdata import report, results
+    from lessdata.analysis import results
+    from lessdata.reporting import report
 
     rows = [{"dataset": "dcdft", "target": "volume", "method": "random", "selector": "", "model": model,
              "seed": 0, "train_frac": 1.0, "train_size": 60, "eval_set": "id_test", "n_eval": 8, "mae": 1.0,

@@ -16,8 +16,11 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.tree import DecisionTreeRegressor
 
 import lessdata
-from lessdata import api, config, console, pruning, runner, strategies
-from lessdata.active import Campaign, run_campaign
+from lessdata import api, config
+from lessdata.cli.scripts import console
+from lessdata.experiments import runner
+from lessdata.experiments.active import Campaign, run_campaign
+from lessdata.selection import pruning, strategies
 
 README = config.REPO_ROOT / "README.md"
 
@@ -267,11 +270,11 @@ def test_readme_example_runs_on_a_users_table(mp18_small, tmp_path: Path) -> Non
 
 
 def test_console_help_lists_the_subcommands() -> None:
-    out = subprocess.run([sys.executable, "-m", "lessdata.console", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "lessdata.cli.console", "--help"], capture_output=True,
                          text=True, check=True, timeout=60).stdout
     for name in ("featurize", "random", "prune", "al", "figures"):
         assert re.search(rf"^  {name}\s+\S", out, re.MULTILINE), name
-    unknown = subprocess.run([sys.executable, "-m", "lessdata.console", "nope"], capture_output=True,
+    unknown = subprocess.run([sys.executable, "-m", "lessdata.cli.console", "nope"], capture_output=True,
                              text=True, timeout=60)
     assert unknown.returncode == 2 and "unknown command" in unknown.stderr
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lessdata import io as lio
-from lessdata import results
-from lessdata.runner import (
+from lessdata import files as lio
+from lessdata.analysis import results
+from lessdata.experiments.runner import (
     KEY_COLUMNS,
     SCORE_COLUMNS,
     Cell,
@@ -20,7 +20,7 @@ from lessdata.runner import (
     run_cells,
     size_of,
 )
-from lessdata.store import row_problems
+from lessdata.experiments.store import row_problems
 
 TIMINGS = ["fit_seconds", "predict_seconds"]
 
@@ -67,9 +67,9 @@ def test_a_row_cut_short_is_named_not_done_and_refit(small_env: Path, tmp_path: 
     # Keep the fields before ``where`` and the first 4 characters of it (e.g. rmse "0.24" of "0.2402...").
     line = _cut_last_row(scores, len(",".join(fields[:at])) + 1 + 4)
 
-    caplog.set_level(logging.WARNING, logger="lessdata.store")
+    caplog.set_level(logging.WARNING, logger="lessdata.experiments.store")
     done = ResultsStore(tmp_path).done_keys()
-    warned = [r.getMessage() for r in caplog.records if r.name == "lessdata.store"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "lessdata.experiments.store"]
     assert len(warned) == 1
     assert warned[0].startswith(f"{scores} line {line}: damaged score row (")
     assert named in warned[0] and "not counted as done" in warned[0]
@@ -89,7 +89,8 @@ def test_a_row_cut_short_is_named_not_done_and_refit(small_env: Path, tmp_path: 
     assert {cell.key() for cell in cells} <= ResultsStore(tmp_path).done_keys()
     caplog.clear()
     assert run_cells(cells, context, progress=False).n_run == 0
-    assert not [r for r in caplog.records if r.name == "lessdata.store"]  # nothing damaged is left
+    # nothing damaged is left
+    assert not [r for r in caplog.records if r.name == "lessdata.experiments.store"]
 
 
 def test_unparsable_numbers_are_named_and_sound_tables_pass(tmp_path: Path,
@@ -104,7 +105,7 @@ def test_unparsable_numbers_are_named_and_sound_tables_pass(tmp_path: Path,
     assert len(store.read()) == 2 and not caplog.records  # a NaN R² of one test row is sound
     text = store.scores_path.read_text().replace(",0.5,0.01,0.01,quick", ",0.5x,0.01,0.01,quick")
     store.scores_path.write_text(text)
-    caplog.set_level(logging.WARNING, logger="lessdata.store")
+    caplog.set_level(logging.WARNING, logger="lessdata.experiments.store")
     frame = store.read()
     assert len(frame) == 1 and frame["seed"].dtype == "int64" and frame["mae"].dtype == "float64"
     assert f"{store.scores_path} line 3: damaged score row (r2 '0.5x' is not a number)" in caplog.text

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import datasets
-from lessdata.cli import featurize_main, run_main
-from lessdata.datasets import DatasetError, load_dataset
-from lessdata.user_tables import InvalidRowsError, read_table, register_user_dataset
+from lessdata.cli.scripts import featurize_main, run_main
+from lessdata.data import datasets
+from lessdata.data.datasets import DatasetError, load_dataset
+from lessdata.data.user_tables import InvalidRowsError, read_table, register_user_dataset
 
 
 def test_mp18_comp_is_the_real_mp2018_join(mp18_table: pd.DataFrame) -> None:

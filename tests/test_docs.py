@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from lessdata import config, console
+from lessdata import config
+from lessdata.cli.scripts import console
 
 ROOT = config.REPO_ROOT
 README = ROOT / "README.md"

@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from lessdata import datasets, featurize
-from lessdata.datasets import DatasetError, load_dataset
+from lessdata.data import datasets
+from lessdata.data.datasets import DatasetError, load_dataset
+from lessdata.features import featurize
 
 ELEMENTS = ["Cu", "Al", "Ni", "Fe", "W", "Si", "Ge", "C", "Na", "Mg", "Ti", "Zn"]
 

@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 
 import lessdata
-from lessdata import io as lio
-from lessdata.cli import featurize_main, make_figures_main, random_baseline_main, run_main
-from lessdata.datasets import DatasetError, MissingDataFileError
+from lessdata import files as lio
+from lessdata.analysis.results import load_results
+from lessdata.cli.scripts import featurize_main, make_figures_main, random_baseline_main, run_main
+from lessdata.data.datasets import DatasetError, MissingDataFileError
+from lessdata.data.structures import _parse_all, parse_formula
 from lessdata.errors import LessdataError, MissingInputError, StructuresRequiredError
-from lessdata.results import load_results
-from lessdata.splits import read_id_list
-from lessdata.structures import _parse_all, parse_formula
+from lessdata.splits.holdout import read_id_list
 
 
 def _lessdata_exception_classes() -> list[type[BaseException]]:
     """Every exception class defined in a lessdata module (importing each module of the package)."""
     found = []
-    for module_info in pkgutil.iter_modules(lessdata.__path__, prefix="lessdata."):
+    for module_info in pkgutil.walk_packages(lessdata.__path__, prefix="lessdata."):
         module = importlib.import_module(module_info.name)
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, BaseException) and value.__module__ == module.__name__:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from lessdata.evaluate import fit_and_score, prepare
-from lessdata.metrics import metrics
+from lessdata.evaluation.evaluate import fit_and_score, prepare
+from lessdata.evaluation.metrics import metrics
 
 
 def test_metrics_equal_sklearn() -> None:

@@ -1,4 +1,5 @@
-"""Tests of lessdata.featurize on real data: MP formulas and crystal structures shipped by our dependencies.
+"""Tests of lessdata.features.featurize on real data: MP formulas and crystal structures shipped by our
+dependencies.
 
 Formulas come from matminer's own copy of the Materials Project transport database; structures from
 the COD mineral CIFs in ase's test data and from ase's textbook crystals.  Nothing is mocked: every
@@ -25,7 +26,8 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.io.vasp import Poscar
 
-from lessdata import featurize, structures
+from lessdata.data import structures
+from lessdata.features import featurize
 
 DATA = Path(__file__).parent / "data"
 MINERALS = Path(ase.__file__).parent / "test" / "testdata" / "minerals"
@@ -112,7 +114,7 @@ def test_batch_records_failures_and_deduplicates(
     mp_formulas: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     formulas = [*mp_formulas, mp_formulas[0], "Xx2O", "", "Fe2O3)", "Fe2O3", "O3Fe2"]
-    with caplog.at_level(logging.INFO, logger="lessdata.featurize"):
+    with caplog.at_level(logging.INFO, logger="lessdata.features.featurize"):
         result = featurize.featurize_compositions(formulas, progress=False)
     features = result.features
     assert features.shape == (len(formulas), 145)

@@ -12,9 +12,15 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.text import Text
 
-from lessdata import figures, report, styles
-from lessdata import results as results_module
-from lessdata.cli import make_figures_main, prune_data_main, random_baseline_main, run_al_main, run_main
+from lessdata.analysis import results as results_module
+from lessdata.cli.scripts import (
+    make_figures_main,
+    prune_data_main,
+    random_baseline_main,
+    run_al_main,
+    run_main,
+)
+from lessdata.reporting import figures, report, styles
 
 COMMON = ["--dataset", "mp18_small", "--target", "e_form", "--no-progress"]
 FAMILY_BINS = {"1": (1, 1), "2": (2, 2), "3": (3, 3), "4–5": (4, 5), "6–10": (6, 10), "> 10": (11, 10**9)}

@@ -1,4 +1,4 @@
-"""IBUG uncertainty (lessdata.ibug): the fast neighbour search against the brute-force reference.
+"""IBUG uncertainty (lessdata.models.ibug): the fast neighbour search against the brute-force reference.
 
 Real data only: scikit-learn's bundled diabetes set, and ~1,500 real Materials Project compositions
 from matminer's bundled transport database (``mp_transport/transport_database.tar.xz``), featurized with
@@ -21,9 +21,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from xgboost import DMatrix, XGBRegressor
 
-from lessdata import config, ibug
-from lessdata.ibug import DEFAULT_K_GRID, IBUGRegressor, gaussian_nll, leaf_indices
-from lessdata.models import make_model
+from lessdata import config
+from lessdata.models import ibug
+from lessdata.models.factory import make_model
+from lessdata.models.ibug import DEFAULT_K_GRID, IBUGRegressor, gaussian_nll, leaf_indices
 
 TRANSPORT_ARCHIVE = "utils/data_files/mp_transport/transport_database.tar.xz"
 N_MATERIALS = 1500

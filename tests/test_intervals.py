@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata.intervals import (
+from lessdata.analysis.intervals import (
     PairedBootstrap,
     align_seed_fractions,
     benjamini_hochberg,

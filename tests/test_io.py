@@ -1,10 +1,10 @@
-"""The machine-independent data checksum (lessdata.io.numeric_sha256)."""
+"""The machine-independent data checksum (lessdata.files.numeric_sha256)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lessdata.io import numeric_sha256
+from lessdata.files import numeric_sha256
 
 
 def test_numeric_checksum_ignores_last_bits_and_sees_real_changes() -> None:

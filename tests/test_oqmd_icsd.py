@@ -17,11 +17,12 @@ import pytest
 from pymatgen.analysis.local_env import VoronoiNN
 from pymatgen.core import Structure
 
-from lessdata import config, datasets
-from lessdata.alignn_model import ALIGNNRegressor
-from lessdata.featurize import STRUCTURE_FEATURE_COUNT, StructureFeatureStore, featurize_structures
-from lessdata.structures import parse_structure
-from lessdata.voronoi import _shell_neighbours, shared_tessellations
+from lessdata import config
+from lessdata.data import datasets
+from lessdata.data.structures import parse_structure
+from lessdata.features.featurize import STRUCTURE_FEATURE_COUNT, StructureFeatureStore, featurize_structures
+from lessdata.features.voronoi import _shell_neighbours, shared_tessellations
+from lessdata.models.alignn import ALIGNNRegressor
 
 SLICE = Path(__file__).parent / "data" / "oqmd_icsd_slice.db"
 BOUNDARY_CRYSTALS = ("SmSi2Rh3", "SmZnNi", "CoNiAs", "InSiTe3")

@@ -27,10 +27,10 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict, train_test_split
 
-from lessdata import pruning as pruning_module
 from lessdata.errors import LessdataError
-from lessdata.models import make_model
-from lessdata.pruning import (
+from lessdata.models.factory import make_model
+from lessdata.selection import pruning as pruning_module
+from lessdata.selection.pruning import (
     RULE_CAPPED,
     RULE_MINIMUM,
     RULE_THRESHOLD,

@@ -9,17 +9,17 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from lessdata import pruning
-from lessdata.analysis import summarize
-from lessdata.cli import prune_data_main, run_main
-from lessdata.pruning import PruningResult
-from lessdata.pruning_study import (
+from lessdata.analysis.summary import summarize
+from lessdata.cli.scripts import prune_data_main, run_main
+from lessdata.experiments.pruning_study import (
     REDUNDANCY_FALLBACK_FRACTION,
     guide_overrides,
     redundancy_fraction,
     selection_name,
 )
-from lessdata.runner import ResultsStore
+from lessdata.experiments.runner import ResultsStore
+from lessdata.selection import pruning
+from lessdata.selection.pruning import PruningResult
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_rerun_does_no_fit(pruned: Path, small_env: Path, monkeypatch: pytest.Mo
 def test_second_pruning_run_joins_the_curve(pruned: Path, small_env: Path, tmp_path: Path) -> None:
     """--prune-seeds adds an independent run (own selection, threshold and cells with that seed); its
     retained sizes differ from run 0's, and the analysis aligns them so the curve has two seeds."""
-    from lessdata.analysis import interval_summary  # noqa: PLC0415
+    from lessdata.analysis.summary import interval_summary  # noqa: PLC0415
 
     out = tmp_path / "study"
     shutil.copytree(pruned, out)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata.analysis import adjust_verdicts, verdict_text
-from lessdata.formatting import fmt_within
-from lessdata.headline import interval_headline
+from lessdata.analysis.summary import adjust_verdicts, verdict_text
+from lessdata.reporting.formatting import fmt_within
+from lessdata.reporting.headline import interval_headline
 
 
 def _row(curve: str, diff: tuple[float, float, float]) -> dict:
@@ -93,8 +93,8 @@ def _scores(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
 def test_active_learning_table_uses_each_strategys_own_last_step(tmp_path) -> None:
     """QBC stopped at 35 %, RF-U ran to 50 %, random subsets exist up to 35 %: each row is compared
     where both curves exist, and no strategy is reported at another's last step."""
-    from lessdata.figures import Results
-    from lessdata.report import section_active
+    from lessdata.reporting.figures import Results
+    from lessdata.reporting.report import section_active
 
     rows = [("random", f, 0.3 - f / 5) for f in (0.1, 0.2, 0.35)]
     rows += [("qbc", f, 0.25 - f / 5) for f in (0.1, 0.2, 0.35)]
@@ -109,7 +109,7 @@ def test_active_learning_table_uses_each_strategys_own_last_step(tmp_path) -> No
 
 def test_anchor_explains_a_within_share_outside_our_interval() -> None:
     """A flat random curve: the authors' 90 % lies outside our interval, and the note measures why."""
-    from lessdata.anchor import _within_explained
+    from lessdata.reporting.anchor import _within_explained
 
     fractions = [0.3, 0.5, 0.7, 0.9, 1.0]
     ratios = [1.266, 1.126, 1.08, 1.05, 1.0]
@@ -137,7 +137,7 @@ def test_bandgap_anchor_reads_only_bandgap_rows() -> None:
     """A folder with both targets: the band-gap block shows the band-gap rows, the e_form ones stay out."""
     from types import SimpleNamespace
 
-    from lessdata.anchor import _bandgap_anchor, _summary_of
+    from lessdata.reporting.anchor import _bandgap_anchor, _summary_of
 
     e_form = {**_row("prune:xgb", (0, 0, 0)), "within10_rmse": 0.31}
     gap_random = {**_row("random", (0, 0, 0)), "target": "bandgap", "full_rmse": 0.601,
@@ -157,8 +157,8 @@ def test_bandgap_anchor_reads_only_bandgap_rows() -> None:
 def test_bootstrap_seed_filter_and_seed_count(tmp_path) -> None:
     """Constructed folder: random seed 0 exact, seed 1 off by 0.2, QBC one seed.  Filtering to seed 0
     gives the exact curve; the summary counts the fewest seeds behind a curve's point."""
-    from lessdata.analysis import bootstrap_for, interval_summary
-    from lessdata.store import PredictionStore
+    from lessdata.analysis.summary import bootstrap_for, interval_summary
+    from lessdata.experiments.store import PredictionStore
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)
@@ -179,8 +179,8 @@ def test_bootstrap_seed_filter_and_seed_count(tmp_path) -> None:
 
 def test_test_entries_are_grouped_by_formula(small_env, mp18_small, tmp_path) -> None:
     """Stored test ids map to their dataset's formulas; unknown ids stay groups of their own."""
-    from lessdata.analysis import test_groups
-    from lessdata.store import PredictionStore
+    from lessdata.analysis.summary import test_groups
+    from lessdata.experiments.store import PredictionStore
 
     n = len(mp18_small.ids)
     ids = np.append(mp18_small.ids, "not-an-id")

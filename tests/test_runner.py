@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import runner
-from lessdata.cli import random_baseline_main, run_main, select_subsets_main
-from lessdata.runner import ResultsStore, RunContext, experiment_data, run_cells
+from lessdata.cli.scripts import random_baseline_main, run_main, select_subsets_main
+from lessdata.experiments import runner
+from lessdata.experiments.runner import ResultsStore, RunContext, experiment_data, run_cells
 
 SCORES = ["dataset", "target", "method", "selector", "model", "seed", "train_frac", "train_size",
           "eval_set", "n_eval", "mae", "rmse", "r2"]

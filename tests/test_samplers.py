@@ -9,13 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lessdata import config, samplers, selectors, strategies
-from lessdata.cli import make_figures_main, prune_data_main, run_al_main, run_main, select_subsets_main
+from lessdata import config
+from lessdata.analysis.results import load_results
+from lessdata.cli.scripts import (
+    make_figures_main,
+    prune_data_main,
+    run_al_main,
+    run_main,
+    select_subsets_main,
+)
 from lessdata.errors import LessdataError
-from lessdata.figures import plot_selectors
-from lessdata.pruning import PruningResult
-from lessdata.results import load_results
-from lessdata.runner import ResultsStore
+from lessdata.experiments.runner import ResultsStore
+from lessdata.reporting.figures import plot_selectors
+from lessdata.selection import registry as selectors
+from lessdata.selection import samplers, strategies
+from lessdata.selection.pruning import PruningResult
 
 
 def duplicated_pool(n_distinct: int = 150, dims: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +176,7 @@ def test_samplers_run_through_cli_scores_figure_and_report(small_env: Path, tmp_
     assert run_main(select_subsets_main, sampled) == 0  # resumed: nothing to redo
     assert "0 cells run" in capsys.readouterr().out
     # A random baseline for the comparison, then figure (g) and the report's table.
-    from lessdata.cli import random_baseline_main  # noqa: PLC0415
+    from lessdata.cli.scripts import random_baseline_main  # noqa: PLC0415
 
     assert run_main(random_baseline_main, [*common, "--models", "xgb", "--fractions", "0.1,0.25,0.5,1",
                                            "--seeds", "1"]) == 0

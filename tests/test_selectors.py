@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lessdata import active, selectors, strategies, styles
-from lessdata.cli import make_figures_main, run_al_main, run_main
+from lessdata.analysis.results import load_results
+from lessdata.cli.scripts import make_figures_main, run_al_main, run_main
 from lessdata.errors import LessdataError
-from lessdata.figures import make_all
-from lessdata.results import load_results
-from lessdata.runner import ResultsStore
+from lessdata.experiments import active
+from lessdata.experiments.runner import ResultsStore
+from lessdata.reporting import styles
+from lessdata.reporting.figures import make_all
+from lessdata.selection import registry as selectors
+from lessdata.selection import strategies
 
 
 def lowest_prediction_query(models: dict[str, Any], X_unlabelled: np.ndarray, n: int,

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lessdata.datasets import DatasetError, load_dataset
-from lessdata.splits import OODSpec, Split, coverage, default_ood, make_split, read_id_list
+from lessdata.data.datasets import DatasetError, load_dataset
+from lessdata.splits.holdout import OODSpec, Split, coverage, default_ood, make_split, read_id_list
 
 
 @pytest.fixture()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lessdata.cli import random_baseline_main, run_main
-from lessdata.datasets import load_dataset
-from lessdata.runner import ResultsStore
+from lessdata.cli.scripts import random_baseline_main, run_main
+from lessdata.data.datasets import load_dataset
+from lessdata.experiments.runner import ResultsStore
 
 
 def test_dcdft_is_real_and_featurized() -> None:

@@ -2,7 +2,7 @@
 
 From Python, start with :func:`lessdata.prune`, :func:`lessdata.random_subsets` and
 :func:`lessdata.active_learning` (:mod:`lessdata.api`); from the shell, with the ``lessdata`` command
-(:mod:`lessdata.console`).  Public names load on first use.
+(:mod:`lessdata.cli.console`).  Public names load on first use.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ _LAZY = {
     "ActiveLearningResult": "lessdata.api",
     "prune": "lessdata.api",
     "random_subsets": "lessdata.api",
-    "PruningResult": "lessdata.pruning",
-    "IBUGRegressor": "lessdata.ibug",
-    "metrics": "lessdata.metrics",
-    "ResultsStore": "lessdata.store",
-    "StoreLayout": "lessdata.store",
+    "PruningResult": "lessdata.selection.pruning",
+    "IBUGRegressor": "lessdata.models.ibug",
+    "metrics": "lessdata.evaluation.metrics",
+    "ResultsStore": "lessdata.experiments.store",
+    "StoreLayout": "lessdata.experiments.store",
 }
 
 __all__ = ["ActiveLearningResult", "IBUGRegressor", "PruningResult", "ResultsStore", "StoreLayout",
@@ -33,10 +33,10 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from typing import Any
 
     from lessdata.api import ActiveLearningResult, active_learning, prune, random_subsets
-    from lessdata.ibug import IBUGRegressor
-    from lessdata.metrics import metrics
-    from lessdata.pruning import PruningResult
-    from lessdata.store import ResultsStore, StoreLayout
+    from lessdata.evaluation.metrics import metrics
+    from lessdata.experiments.store import ResultsStore, StoreLayout
+    from lessdata.models.ibug import IBUGRegressor
+    from lessdata.selection.pruning import PruningResult
 
 
 def __getattr__(name: str) -> Any:

@@ -20,17 +20,18 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from lessdata import active as _active
-from lessdata import config, selectors
-from lessdata import pruning as _pruning
+from lessdata import config
 from lessdata.errors import LessdataError
-from lessdata.evaluate import EvalSet, ExperimentData
-from lessdata.metrics import metrics
-from lessdata.models import TREE_MODELS
-from lessdata.pruning import PruningResult
-from lessdata.runner import RunContext, pool_permutation, size_of
-from lessdata.strategies import QueryStrategy
-from lessdata.validation import feature_matrix, held_out_set, target_vector
+from lessdata.evaluation.evaluate import EvalSet, ExperimentData
+from lessdata.evaluation.metrics import metrics
+from lessdata.evaluation.validation import feature_matrix, held_out_set, target_vector
+from lessdata.experiments import active as _active
+from lessdata.experiments.runner import RunContext, pool_permutation, size_of
+from lessdata.models.factory import TREE_MODELS
+from lessdata.selection import pruning as _pruning
+from lessdata.selection import registry as selectors
+from lessdata.selection.pruning import PruningResult
+from lessdata.selection.strategies import QueryStrategy
 
 __all__ = ["ActiveLearningResult", "active_learning", "prune", "random_subsets"]
 
@@ -56,11 +57,12 @@ def prune(estimator: Any, X: Any, y: Any, *, X_test: Any = None, y_test: Any = N
 
     Every round fits a fresh clone of ``estimator`` on 80 % of the retained rows and removes the rows of
     the other 20 % it predicts better than ``threshold`` (at least ``min_remove_frac`` of the pool per
-    round), until ``min_retained`` rows are left; see :mod:`lessdata.pruning` for the exact rules.
+    round), until ``min_retained`` rows are left; see :mod:`lessdata.selection.pruning` for the exact rules.
 
     The threshold needs data the pool does not contain: as in the study it is ``kappa`` x the MAE on a
     held-out test set (``X_test``, ``y_test``) of the estimator fitted on the whole pool
-    (:func:`lessdata.pruning.pruning_threshold`).  Nothing is held out for you: pass a test set split off
+    (:func:`lessdata.selection.pruning.pruning_threshold`).  Nothing is held out for you: pass a test set
+    split off
     your table before pruning (the study holds out 10 %), or pass ``threshold`` yourself.  Exactly one of
     the two is required, so a threshold is never measured on rows that are then pruned.
 
@@ -84,7 +86,7 @@ def prune(estimator: Any, X: Any, y: Any, *, X_test: Any = None, y_test: Any = N
         progress: show a progress bar.
 
     Returns:
-        A :class:`lessdata.pruning.PruningResult`: ``order`` (positions, most redundant first),
+        A :class:`lessdata.selection.pruning.PruningResult`: ``order`` (positions, most redundant first),
         ``removal_round`` per row, ``round_sizes``, ``threshold``, ``rounds_frame()`` (one row per round)
         and ``retained_at(fraction)`` (the pruned set of a fraction of the pool, as positions of ``X``).
 
@@ -133,9 +135,11 @@ def random_subsets(estimator: Any, X: Any, y: Any, X_test: Any, y_test: Any, *, 
     """Test-set scores of models trained on random subsets of the pool: the baseline pruning must beat.
 
     For each seed the subsets are prefixes of one seeded permutation of the pool
-    (:func:`lessdata.runner.pool_permutation`), so they are nested (the 10 % subset is inside the 20 %
+    (:func:`lessdata.experiments.runner.pool_permutation`), so they are nested (the 10 % subset is inside
+    the 20 %
     one) and identical to the study's random baseline and random active learning at the same seed; sizes
-    are ``max(1, round(fraction * N))`` (:func:`lessdata.runner.size_of`).  Every fit uses a fresh clone
+    are ``max(1, round(fraction * N))`` (:func:`lessdata.experiments.runner.size_of`).  Every fit uses a
+    fresh clone
     of ``estimator`` whose ``random_state`` (when it has one) is set to the seed, as in the study.
 
     Args:
@@ -322,7 +326,7 @@ def _al_strategy(strategy: str | QueryStrategy, evaluated: tuple[str, ...]
         raise selectors.UnknownSelectorError(
             f"strategy={strategy!r} is not a registered strategy; pass one of {', '.join(known)}, or your "
             "own function strategy(models, X_unlabelled, n, rng) -> (indices, scores) (see "
-            "lessdata.strategies)")
+            "lessdata.selection.strategies)")
     needs = selectors.models_of(strategy)
     missing = [model for model in needs if model not in evaluated and model not in _QUERY_ONLY_MODELS]
     if missing:
@@ -342,7 +346,8 @@ def active_learning(strategy: str | QueryStrategy, X: Any, y: Any, *, X_test: An
     From a seeded random initial set, every step fits each of ``models`` on the selected rows, scores it
     on the test set and on the unused pool, then asks ``strategy`` for the next batch among the unused
     rows; it stops after the step at ``stop_frac`` of the pool.  The loop is the study's own
-    (:func:`lessdata.active.al_steps`, which ``lessdata al`` runs too), so with the same settings and
+    (:func:`lessdata.experiments.active.al_steps`, which ``lessdata al`` runs too), so with the same
+    settings and
     seed a registered strategy picks the same rows as there.  Labels of the unused pool are only read to
     score the models, never by a registered strategy's choice.
 
@@ -354,9 +359,10 @@ def active_learning(strategy: str | QueryStrategy, X: Any, y: Any, *, X_test: An
 
     Args:
         strategy: a registered name (``"random"``, ``"qbc"``, ``"rf_u"``, ``"xgb_u"`` ...; see
-            :func:`lessdata.selectors.strategy_names`) or your own function
+            :func:`lessdata.selection.registry.strategy_names`) or your own function
             ``strategy(models, X_unlabelled, n, rng) -> (indices, scores)``
-            (:data:`lessdata.strategies.QueryStrategy`): ``models`` are the step's fitted ``models`` by
+            (:data:`lessdata.selection.strategies.QueryStrategy`): ``models`` are the step's fitted
+            ``models`` by
             name, ``X_unlabelled`` the unused rows (in a seeded random order), ``indices`` the ``n``
             distinct rows of ``X_unlabelled`` to add and ``scores`` one "higher = more wanted" value
             per candidate; ``rng`` is seeded by (``random_state``, step).

@@ -108,10 +108,11 @@ XGB_IBUG_PARAMS: dict[str, Any] = {
 
 #: IBUG around that XGB for the ``xgb_u`` strategy, the authors' call: k = 100 neighbours, fixed (no k
 #: search), no variance calibration, so no validation hold-out either (``val_fraction=0``): the neighbour
-#: pool is every selected row.  Keyword arguments of :class:`lessdata.ibug.IBUGRegressor`.
+#: pool is every selected row.  Keyword arguments of :class:`lessdata.models.ibug.IBUGRegressor`.
 IBUG_PARAMS: dict[str, Any] = {"k_grid": (100,), "calibrate": False, "val_fraction": 0.0}
 #: Our tuned variant (strategy ``xgb_u_tuned``): k chosen from IBUGRegressor's default grid
-#: (``lessdata.ibug.DEFAULT_K_GRID``) by the NLL on a seeded 20 % hold-out of the selected rows, then the
+#: (``lessdata.models.ibug.DEFAULT_K_GRID``) by the NLL on a seeded 20 % hold-out of the selected rows, then
+#: the
 #: scale calibrated (``gamma * scale + delta``) on that hold-out.
 IBUG_TUNED_PARAMS: dict[str, Any] = {"calibrate": True, "val_fraction": 0.2}
 
@@ -271,7 +272,7 @@ def profile_patch() -> dict[str, Any]:
 
 
 #: Keys a patch may set although a profile leaves them out (absent means the default): the pruning
-#: threshold's source (``lessdata.pruning.THRESHOLD_SOURCES``) and a guide's own hyperparameters.
+#: threshold's source (``lessdata.selection.pruning.THRESHOLD_SOURCES``) and a guide's own hyperparameters.
 OPTIONAL_PROFILE_KEYS = {("prune", "threshold"), ("prune", "guide_overrides")}
 #: Profile keys whose entries are per-model hyperparameters (model name -> parameter -> value).
 MODEL_KEYED = {("model_overrides",), ("prune", "guide_overrides")}
@@ -279,7 +280,7 @@ MODEL_KEYED = {("model_overrides",), ("prune", "guide_overrides")}
 
 def _hyperparameters(model: str) -> set[str]:
     """Names a model's estimator takes (its ``get_params``) plus the ones the profiles set."""
-    from lessdata.models import ESTIMATORS  # noqa: PLC0415 - models imports this module
+    from lessdata.models.factory import ESTIMATORS  # noqa: PLC0415 - models imports this module
 
     module, name = ESTIMATORS[model]
     estimator = getattr(importlib.import_module(module), name)()

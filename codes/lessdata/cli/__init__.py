@@ -1,0 +1,1 @@
+"""The command line: the scripts in codes/ and the lessdata command."""

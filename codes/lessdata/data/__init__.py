@@ -1,0 +1,1 @@
+"""Datasets: the registry, the embedded builds, loading and cleaning, users' tables and structures."""

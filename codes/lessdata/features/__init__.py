@@ -1,0 +1,2 @@
+"""Featurization: matminer's descriptors (compositions, structures) with a checkpointed, shared-tessellation
+store."""

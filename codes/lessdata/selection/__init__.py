@@ -1,0 +1,1 @@
+"""Choosing training sets: pruning, query strategies, subset samplers and the registry of methods."""
