@@ -31,7 +31,7 @@ from pymatgen.analysis.local_env import VoronoiNN
 from pymatgen.core import Structure
 
 from lessdata import files as io
-from lessdata.data import datasets
+from lessdata.data import builders
 from lessdata.data.structures import parse_structure
 from lessdata.features.featurize import StructureFeatureStore, featurize_structures
 
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def sample_structures(n: int, seed: int) -> tuple[list[str], list[str]]:
     """Ids and pymatgen JSON of ``n`` random ``oqmd_icsd`` entries (the table is built if missing)."""
-    table = pd.read_parquet(datasets.build_oqmd_icsd())
+    table = pd.read_parquet(builders.build_oqmd_icsd())
     rows = np.random.default_rng(seed).choice(len(table), size=min(n, len(table)), replace=False)
     picked = table.iloc[np.sort(rows)]
     return list(picked.index), list(picked["structure"])

@@ -61,13 +61,8 @@ from lessdata.evaluation.metrics import metrics
 from lessdata.experiments.runner import pool_permutation
 from lessdata.models.factory import available_cores, ibug, make_model
 from lessdata.models.ibug import IBUGRegressor
-from lessdata.selection.pruning import (
-    PruningResult,
-    prune,
-    pruning_threshold,
-    retained_mask,
-    settings_from_profile,
-)
+from lessdata.selection.pruning import PruningResult, prune, pruning_threshold, settings_from_profile
+from lessdata.selection.redundancy import retained_mask
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

@@ -37,7 +37,8 @@ from sklearn.model_selection import train_test_split
 from lessdata import config
 from lessdata import files as io
 from lessdata.models.factory import available_cores, make_model
-from lessdata.selection.pruning import prune, pruning_threshold, redundancy_composition, settings_from_profile
+from lessdata.selection.pruning import prune, pruning_threshold, settings_from_profile
+from lessdata.selection.redundancy import redundancy_composition
 
 BENCH_DIR = Path(__file__).resolve().parent
 TRANSPORT_TAR = (Path(matminer.__file__).parent / "utils" / "data_files" / "mp_transport"

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from lessdata import config
-from lessdata.data import datasets, user_tables
+from lessdata.data import builders, datasets, user_tables
 
 # Reports in tests need intervals, not their last digits: fewer resamples keep the suite fast
 # (lessdata.analysis.summary.default_n_boot; the committed reports use the default).
@@ -40,7 +40,7 @@ class SmallData:
 @pytest.fixture(scope="session")
 def mp18_table() -> pd.DataFrame:
     """The full embedded mp18_comp table (id index; formula, e_form, bandgap, megnet_split)."""
-    return pd.read_parquet(datasets.build_mp18_comp())
+    return pd.read_parquet(builders.build_mp18_comp())
 
 
 @pytest.fixture(scope="session")

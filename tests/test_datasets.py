@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lessdata.cli.scripts import featurize_main, run_main
-from lessdata.data import datasets
+from lessdata.data import builders, datasets
 from lessdata.data.datasets import DatasetError, load_dataset
 from lessdata.data.user_tables import InvalidRowsError, read_table, register_user_dataset
 
@@ -25,10 +25,10 @@ def test_mp18_comp_is_the_real_mp2018_join(mp18_table: pd.DataFrame) -> None:
     assert (mp18_table["bandgap"] == 0).mean() == pytest.approx(0.2875, abs=0.0005)
     assert set(mp18_table["megnet_split"]) == {"train", "val", "test"}
     assert meta["counts"]["joined"] == 47_483
-    assert meta["sources"]["jarvis-leaderboard"]["sha256"] == datasets.MP18_LEADERBOARD["sha256"]
+    assert meta["sources"]["jarvis-leaderboard"]["sha256"] == builders.MP18_LEADERBOARD["sha256"]
     # A second call finds the table and does not rebuild it.
     before = datasets.dataset_dir("mp18_comp").joinpath("table.parquet").stat().st_mtime_ns
-    datasets.build_mp18_comp()
+    builders.build_mp18_comp()
     assert datasets.dataset_dir("mp18_comp").joinpath("table.parquet").stat().st_mtime_ns == before
 
 

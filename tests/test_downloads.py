@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from lessdata.data import datasets
+from lessdata.data import datasets, downloads
 from lessdata.data.datasets import DatasetError, load_dataset
 from lessdata.features import featurize
 
@@ -85,7 +85,7 @@ def server(paper_pickle: Path) -> Iterator[str]:
 
 
 def test_download_record_hash_and_load(tmp_data_dir: Path, server: str, paper_pickle: Path) -> None:
-    path = datasets.download_paper_dataset("jarvis18", base_url=server, progress=False)
+    path = downloads.download_paper_dataset("jarvis18", base_url=server, progress=False)
     assert path == tmp_data_dir / "jarvis" / "jarvis_featurized_matminer.pkl"
     assert path.read_bytes() == paper_pickle.read_bytes()
     record = json.loads((path.parent / "download.json").read_text())
@@ -100,7 +100,7 @@ def test_download_record_hash_and_load(tmp_data_dir: Path, server: str, paper_pi
     # A changed file is detected against the recorded hash.
     path.write_bytes(path.read_bytes() + b"tampered")
     with pytest.raises(DatasetError, match="recorded"):
-        datasets.download_paper_dataset("jarvis", base_url=server, progress=False)
+        downloads.download_paper_dataset("jarvis", base_url=server, progress=False)
 
 
 def test_interrupted_download_resumes(tmp_data_dir: Path, server: str, paper_pickle: Path) -> None:
@@ -108,14 +108,14 @@ def test_interrupted_download_resumes(tmp_data_dir: Path, server: str, paper_pic
     folder.mkdir()
     payload = paper_pickle.read_bytes()
     (folder / "jarvis_featurized_matminer.pkl.part").write_bytes(payload[: len(payload) // 3])
-    path = datasets.download_paper_dataset("jarvis", base_url=server, progress=False)
+    path = downloads.download_paper_dataset("jarvis", base_url=server, progress=False)
     assert path.read_bytes() == payload
     assert RangeHandler.requests_seen == [f"bytes={len(payload) // 3}-"]
 
 
 def test_offline_fails_fast_naming_url_and_path(tmp_data_dir: Path) -> None:
     with pytest.raises(DatasetError) as caught:
-        datasets.download_paper_dataset("mp18", base_url="http://127.0.0.1:9")
+        downloads.download_paper_dataset("mp18", base_url="http://127.0.0.1:9")
     message = str(caught.value)
     assert "http://127.0.0.1:9/mp18_featurized_matminer.pkl" in message
     assert str(tmp_data_dir / "mp18" / "mp18_featurized_matminer.pkl") in message
@@ -130,5 +130,5 @@ def test_known_hash_mismatch_is_refused(tmp_data_dir: Path, server: str, paper_p
     # jarvis22 carries a third-party MD5; our small file cannot match it.
     (paper_pickle.parent / "jarvis22_featurized_matminer.pkl").write_bytes(paper_pickle.read_bytes())
     with pytest.raises(DatasetError, match="registry expects 0d16060701e26ea18ef22bdd8bee69bb"):
-        datasets.download_paper_dataset("jarvis22", base_url=server, progress=False)
+        downloads.download_paper_dataset("jarvis22", base_url=server, progress=False)
 

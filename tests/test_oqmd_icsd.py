@@ -18,7 +18,7 @@ from pymatgen.analysis.local_env import VoronoiNN
 from pymatgen.core import Structure
 
 from lessdata import config
-from lessdata.data import datasets
+from lessdata.data import builders, datasets
 from lessdata.data.structures import parse_structure
 from lessdata.features.featurize import STRUCTURE_FEATURE_COUNT, StructureFeatureStore, featurize_structures
 from lessdata.features.voronoi import _shell_neighbours, shared_tessellations
@@ -30,7 +30,7 @@ BOUNDARY_CRYSTALS = ("SmSi2Rh3", "SmZnNi", "CoNiAs", "InSiTe3")
 
 @pytest.fixture(scope="module")
 def rows() -> tuple[pd.DataFrame, dict[str, int]]:
-    return datasets.read_oqmd_icsd_rows(SLICE)
+    return builders.read_oqmd_icsd_rows(SLICE)
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict, train_test_split
 
+from lessdata.analysis.intervals import benjamini_hochberg
 from lessdata.errors import LessdataError
 from lessdata.models.factory import make_model
-from lessdata.selection import pruning as pruning_module
 from lessdata.selection.pruning import (
     RULE_CAPPED,
     RULE_MINIMUM,
@@ -38,14 +38,16 @@ from lessdata.selection.pruning import (
     STOP_MIN_RETAINED,
     PruningResult,
     RoundInfo,
-    crystal_system,
-    enrichment_statistics,
     prune,
     pruning_threshold,
-    redundancy_composition,
-    retained_mask,
     settings_from_profile,
     split_retained,
+)
+from lessdata.selection.redundancy import (
+    crystal_system,
+    enrichment_statistics,
+    redundancy_composition,
+    retained_mask,
 )
 
 TRANSPORT_TAR = (Path(matminer.__file__).parent / "utils" / "data_files" / "mp_transport"
@@ -457,7 +459,7 @@ def test_enrichment_statistics_edges(monkeypatch: pytest.MonkeyPatch) -> None:
     p_values = [0.001, 0.04, 0.03, 0.5, 0.2, 0.04]
     expected = stats.false_discovery_control(p_values)
     monkeypatch.delattr(stats, "false_discovery_control")
-    np.testing.assert_allclose(pruning_module._benjamini_hochberg(np.array(p_values)), expected)
+    np.testing.assert_allclose(benjamini_hochberg(np.array(p_values)), expected)
 
 
 def test_retained_mask_matches_result(reference: PruningResult) -> None:

@@ -135,7 +135,9 @@ def t_estimate(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
 
 
 def _adjusted(p_values: np.ndarray, adjust: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Apply ``adjust`` to the ascending non-NaN p-values and put the results back in place (NaN stays)."""
+    """Apply ``adjust`` to the ascending non-NaN p-values and put the results back in place (NaN stays).
+
+    (scipy has Benjamini-Hochberg, :func:`benjamini_hochberg` uses it, but no Holm.)"""
     p = np.asarray(p_values, dtype=np.float64)
     adjusted = np.full(p.shape, np.nan)
     known = np.flatnonzero(~np.isnan(p))
@@ -159,8 +161,12 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 
     Valid for independent or positively dependent tests; NaN p-values are left NaN.
     """
-    return _adjusted(p_values, lambda ascending: np.minimum.accumulate(
-        (ascending * ascending.size / np.arange(1, ascending.size + 1))[::-1])[::-1])
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    known = ~np.isnan(p)
+    if known.any():  # scipy's own step-up procedure
+        adjusted[known] = stats.false_discovery_control(p[known], method="bh")
+    return adjusted
 
 
 def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:

