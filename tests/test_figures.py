@@ -20,7 +20,7 @@ from lessdata.cli.scripts import (
     run_al_main,
     run_main,
 )
-from lessdata.reporting import figures, report, styles
+from lessdata.reporting import breakdown_figures, figures, report, styles
 
 COMMON = ["--dataset", "mp18_small", "--target", "e_form", "--no-progress"]
 FAMILY_BINS = {"1": (1, 1), "2": (2, 2), "3": (3, 3), "4–5": (4, 5), "6–10": (6, 10), "> 10": (11, 10**9)}
@@ -240,8 +240,8 @@ def test_no_results_folder_exits_2(tmp_path: Path, capsys) -> None:
 
 def test_selector_colours_follow_the_registry_and_unregistered_ones_come_after() -> None:
     registered = ["qbc_diverse", "direct", "kcenter"]
-    alone = figures.selector_colours(["kcenter"], registered)
-    together = figures.selector_colours(["direct", "kcenter", "mine", "yours"], registered)
+    alone = breakdown_figures.selector_colours(["kcenter"], registered)
+    together = breakdown_figures.selector_colours(["direct", "kcenter", "mine", "yours"], registered)
     assert alone["kcenter"] == together["kcenter"] == styles.SELECTOR_COLORS[2]
     # Two unregistered selectors: the first free slots, distinct from every registered colour.
     assert [together["mine"], together["yours"]] == list(styles.SELECTOR_COLORS[3:5])

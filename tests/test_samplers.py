@@ -20,7 +20,7 @@ from lessdata.cli.scripts import (
 )
 from lessdata.errors import LessdataError
 from lessdata.experiments.runner import ResultsStore
-from lessdata.reporting.figures import plot_selectors
+from lessdata.reporting.breakdown_figures import plot_selectors
 from lessdata.selection import registry as selectors
 from lessdata.selection import samplers, strategies
 from lessdata.selection.pruning import PruningResult
