@@ -25,11 +25,13 @@ from lessdata import config
 from lessdata import files as lio
 from lessdata.analysis.results import load_results
 from lessdata.data.datasets import DatasetError, all_specs, load_dataset, resolve
-from lessdata.data.user_tables import register_user_dataset
+from lessdata.data.user_tables import SKIPPED_ROWS_FILE, register_user_dataset
 from lessdata.errors import LessdataError
 from lessdata.experiments import studies
+from lessdata.experiments.active import EVALUATED_MODELS
 from lessdata.experiments.pruning_study import REDUNDANCY_FALLBACK_FRACTION
 from lessdata.experiments.runner import ResultsStore, RunContext
+from lessdata.experiments.store import StoreLayout
 from lessdata.models.factory import MODELS
 from lessdata.reporting.figures import make_all, save_plot
 from lessdata.reporting.report import build_report
@@ -247,7 +249,7 @@ def featurize_main(argv: Sequence[str] | None = None) -> int:
                                      skip_invalid=args.skip_invalid, progress=not args.no_progress)
         print(f"registered {args.input} as dataset {spec.key!r} ({spec.input_kind}) in "
               f"{config.data_dir() / spec.key}")
-        skipped = config.data_dir() / spec.key / "skipped_rows.csv"
+        skipped = config.data_dir() / spec.key / SKIPPED_ROWS_FILE
         if skipped.exists():
             print(f"skipped invalid rows are listed in {skipped}")
         args.dataset = spec.key
@@ -278,7 +280,7 @@ def random_baseline_parser() -> argparse.ArgumentParser:
                "--models xgb,rf --profile quick --n-jobs 2 --out results/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
-    parser.add_argument("--models", type=comma_list, default=["xgb", "rf"],
+    parser.add_argument("--models", type=comma_list, default=list(EVALUATED_MODELS),
                         help=f"comma-separated models from {', '.join(m for m in MODELS if m != 'xgb_ibug')}"
                              " (default: xgb,rf)")
     parser.add_argument("--fractions", type=fraction_list, default=None,
@@ -560,7 +562,7 @@ def make_figures_main(argv: Sequence[str] | None = None) -> int:
             print(f"  note: {note}")
         if plot.figure is None:
             print(f"{plot.name}: skipped")
-    report_path = args.report or args.results / "REPORT.md"
+    report_path = args.report or StoreLayout(args.results).report
     text = build_report(results, plots, fig_dir=args.out, report_path=report_path)
     lio.write_text(report_path, text)
     if not args.quiet:

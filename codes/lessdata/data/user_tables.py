@@ -43,6 +43,10 @@ class InvalidRowsError(DatasetError):
                          "dropped rows is written beside the dataset).")
 
 
+#: Where the rows dropped with ``skip_invalid`` are listed, inside the dataset's data folder.
+SKIPPED_ROWS_FILE = "skipped_rows.csv"
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV, JSON (records or columns) or parquet table, with clear errors.
 
@@ -166,7 +170,7 @@ def register_user_dataset(input_path: str | Path, name: str, *, id_col: str, tar
     table = table.loc[keep].set_index("id")
     lio.write_parquet(folder / "table.parquet", table)
     if len(problems):
-        lio.write_csv(folder / "skipped_rows.csv", problems)
+        lio.write_csv(folder / SKIPPED_ROWS_FILE, problems)
     meta = {"key": name, "source": "user", "input_kind": input_kind, "targets": list(targets),
             "input_file": str(path.resolve()), "input_sha256": lio.sha256_file(path),
             "columns": {"id": id_col, "input": input_col, "targets": list(targets)},

@@ -22,6 +22,7 @@ from lessdata import files as lio
 from lessdata.analysis.summary import interval_summary, summarize
 from lessdata.evaluation.evaluate import ExperimentData
 from lessdata.experiments import active
+from lessdata.experiments.active import EVALUATED_MODELS
 from lessdata.experiments.baseline import random_cells
 from lessdata.experiments.pruning_study import (
     TRANSFER,
@@ -42,6 +43,7 @@ from lessdata.experiments.runner import (
 )
 from lessdata.experiments.store import StoreLayout
 from lessdata.experiments.subsets import run_samplers, subset_cells, subset_sizes
+from lessdata.models.factory import STRUCTURE_MODELS
 
 #: Where a step's progress lines go (``print`` on the command line).
 Say = Callable[[str], None]
@@ -148,8 +150,9 @@ def random_baseline(context: RunContext, options: StudyOptions, models: Sequence
 
     def work(splits: list[ExperimentData], recorded: dict[str, Any]) -> dict[str, Any]:
         data = splits[0]
-        if "alignn" in models and not data.dataset.has_structures:
-            data.pool.model_input("alignn")  # raises the clear composition-only error
+        needs_graphs = [model for model in models if model in STRUCTURE_MODELS]
+        if needs_graphs and not data.dataset.has_structures:
+            data.pool.model_input(needs_graphs[0])  # raises the clear composition-only error
         cells = [cell for prepared in splits
                  for cell in random_cells(data.dataset.name, options.target, models, len(prepared.pool),
                                           profile=context.profile, fractions=fractions, seeds=seeds,
@@ -247,8 +250,9 @@ def prune_data(context: RunContext, options: StudyOptions, prune: PruneOptions, 
     models = prune.eval_models
 
     def work(splits: list[ExperimentData], recorded: dict[str, Any]) -> dict[str, Any]:
-        if "alignn" in models:
-            splits[0].pool.model_input("alignn")  # the clear composition-only error, before hours of pruning
+        needs_graphs = [model for model in models if model in STRUCTURE_MODELS]
+        if needs_graphs:  # the clear composition-only error, before hours of pruning
+            splits[0].pool.model_input(needs_graphs[0])
         return {"splits": {data.split.label: prune_one_split(context, options, prune, data, say=say,
                                                              on_redundancy=on_redundancy)
                            for data in splits}}
@@ -351,9 +355,9 @@ def run_al(context: RunContext, options: StudyOptions, strategies: Sequence[str]
                            "fit_seconds": round(c.fit_seconds, 2)} for c in report.campaigns]}
         if full_reference:
             cells = [cell for prepared in splits
-                     for cell in random_cells(dataset, options.target, ["xgb", "rf"], len(prepared.pool),
-                                              profile=context.profile, fractions=[1.0], seeds=seeds,
-                                              split=prepared.split.label)]
+                     for cell in random_cells(dataset, options.target, list(EVALUATED_MODELS),
+                                              len(prepared.pool), profile=context.profile, fractions=[1.0],
+                                              seeds=seeds, split=prepared.split.label)]
             reference = run_cells(cells, context, n_jobs=options.n_jobs, scheduler=options.scheduler,
                                   progress=options.progress, description="full-pool reference")
             say(f"full-pool reference: {reference.n_run} cells run, {reference.n_skipped} already done; wall "

@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
+from lessdata.analysis.summary import WITHIN
 from lessdata.data.datasets import TARGET_NAMES
 from lessdata.reporting.figures import (
     PlotResult,
@@ -338,7 +339,7 @@ def selector_colours(shown: Sequence[str], registered: Sequence[str]) -> dict[st
 
 
 
-def plot_selectors(scores: pd.DataFrame, *, tolerance: float = 0.10, max_frac: float = 0.7) -> PlotResult:
+def plot_selectors(scores: pd.DataFrame, *, tolerance: float = WITHIN, max_frac: float = 0.7) -> PlotResult:
     """(g) Every selector on one panel: ID-test RMSE (top) and OOD / ID-test RMSE (bottom) vs size.
 
     One column per dataset x target x trained model that has rows of a selector beyond the study's.
