@@ -46,7 +46,8 @@ from matminer.featurizers.base import MultipleFeaturizer
 from matminer.featurizers.composition import ElementProperty, IonProperty, Stoichiometry, ValenceOrbital
 from pymatgen.core import Composition
 
-from lessdata.models.factory import available_cores, ibug, make_model
+from lessdata.models import ibug
+from lessdata.models.factory import available_cores, make_model
 
 TRANSPORT_ARCHIVE = "utils/data_files/mp_transport/transport_database.tar.xz"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_ibug.json"

@@ -59,7 +59,8 @@ from lessdata import files as io
 from lessdata.evaluation.evaluate import prepare
 from lessdata.evaluation.metrics import metrics
 from lessdata.experiments.runner import pool_permutation
-from lessdata.models.factory import available_cores, ibug, make_model
+from lessdata.models import ibug
+from lessdata.models.factory import available_cores, make_model
 from lessdata.models.ibug import IBUGRegressor
 from lessdata.selection.pruning import PruningResult, prune, pruning_threshold, settings_from_profile
 from lessdata.selection.redundancy import retained_mask

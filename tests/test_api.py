@@ -17,7 +17,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 import lessdata
 from lessdata import api, config
-from lessdata.cli.scripts import console
+from lessdata.cli import console
 from lessdata.experiments import runner
 from lessdata.experiments.active import Campaign, run_campaign
 from lessdata.selection import pruning, strategies

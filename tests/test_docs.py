@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from lessdata import config
-from lessdata.cli.scripts import console
+from lessdata.cli import console
 
 ROOT = config.REPO_ROOT
 README = ROOT / "README.md"
