@@ -357,7 +357,7 @@ def test_bad_inputs_give_clear_errors(diabetes):
         fitted.pred_dist(np.hstack([X, X[:, :1]]))
     with pytest.raises(ValueError, match="must be 2-D"):
         fitted.pred_dist(X[0])
-    with pytest.raises(ValueError, match="y has 441 values but its feature matrix has 442 rows"):
+    with pytest.raises(ValueError, match=r"y must be 1-D with one value per row of its features \(442\)"):
         IBUGRegressor(model).fit(X, y[:-1])
     y_nan = y.copy()
     y_nan[5] = np.nan
