@@ -35,7 +35,7 @@ import pandas as pd
 
 from lessdata import config
 from lessdata import files as lio
-from lessdata.experiments import active
+from lessdata.experiments import active, al_diagnostics
 from lessdata.experiments.runner import RunContext, experiment_data
 
 PARTS = ["fit_seconds", "query_fit_seconds", "eval_predict_seconds", "query_seconds", "diagnostics_seconds",
@@ -85,7 +85,7 @@ def run_fresh(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, float]]
 
 def from_results(folder: Path) -> pd.DataFrame:
     """Step timings stored by an earlier run (checkpoint time is not in the table: it follows the row)."""
-    table = active.DiagnosticsTable(folder).read()
+    table = al_diagnostics.DiagnosticsTable(folder).read()
     if table.empty:
         raise SystemExit(f"no {folder / 'al_diagnostics.csv'}; run codes/run_al.py --out {folder} first")
     # Rows written before step_seconds was recorded: the sum of the timed parts (a slight underestimate).

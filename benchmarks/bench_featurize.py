@@ -33,7 +33,8 @@ from pymatgen.core import Structure
 from lessdata import files as io
 from lessdata.data import builders
 from lessdata.data.structures import parse_structure
-from lessdata.features.featurize import StructureFeatureStore, featurize_structures
+from lessdata.features.cache import StructureFeatureStore
+from lessdata.features.featurize import featurize_structures
 
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -16,7 +16,8 @@ from lessdata import config
 from lessdata.cli.scripts import run_al_main, run_main
 from lessdata.evaluation.evaluate import fit_and_score
 from lessdata.experiments import active
-from lessdata.experiments.active import Campaign, DiagnosticsTable, run_campaign, run_campaigns
+from lessdata.experiments.active import Campaign, run_campaign, run_campaigns
+from lessdata.experiments.al_diagnostics import DiagnosticsTable, miscalibration_area
 from lessdata.experiments.baseline import random_cells
 from lessdata.experiments.runner import (
     ResultsStore,
@@ -207,9 +208,9 @@ def test_random_takes_the_candidates_in_order_and_sizes_are_checked() -> None:
 def test_calibration_measures() -> None:
     y = np.random.default_rng(0).normal(size=20_000)
     loc = np.zeros_like(y)
-    assert active.miscalibration_area(y, loc, np.ones_like(y)) < 0.01
-    assert active.miscalibration_area(y, loc, np.full_like(y, 0.1)) > 0.35  # overconfident
-    assert active.miscalibration_area(y, loc, np.full_like(y, 10.0)) > 0.35  # underconfident
+    assert miscalibration_area(y, loc, np.ones_like(y)) < 0.01
+    assert miscalibration_area(y, loc, np.full_like(y, 0.1)) > 0.35  # overconfident
+    assert miscalibration_area(y, loc, np.full_like(y, 10.0)) > 0.35  # underconfident
 
 
 def test_plan_shares_keys_with_the_random_baseline() -> None:

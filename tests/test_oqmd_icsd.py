@@ -20,7 +20,8 @@ from pymatgen.core import Structure
 from lessdata import config
 from lessdata.data import builders, datasets
 from lessdata.data.structures import parse_structure
-from lessdata.features.featurize import STRUCTURE_FEATURE_COUNT, StructureFeatureStore, featurize_structures
+from lessdata.features.cache import StructureFeatureStore
+from lessdata.features.featurize import STRUCTURE_FEATURE_COUNT, featurize_structures
 from lessdata.features.voronoi import _shell_neighbours, shared_tessellations
 from lessdata.models.alignn import ALIGNNRegressor
 

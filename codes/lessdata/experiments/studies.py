@@ -21,7 +21,7 @@ from lessdata import config
 from lessdata import files as lio
 from lessdata.analysis.summary import interval_summary, summarize
 from lessdata.evaluation.evaluate import ExperimentData
-from lessdata.experiments import active
+from lessdata.experiments import active, al_diagnostics
 from lessdata.experiments.active import EVALUATED_MODELS
 from lessdata.experiments.baseline import random_cells
 from lessdata.experiments.pruning_study import (
@@ -372,9 +372,9 @@ def run_al(context: RunContext, options: StudyOptions, strategies: Sequence[str]
     shown = list(dict.fromkeys(["random", *strategies]))
     result.tables["curves"] = active.learning_curves(ResultsStore(context.out_dir).read(), dataset=dataset,
                                                      target=options.target, strategies=shown)
-    diagnostics = active.DiagnosticsTable(context.out_dir).read()
+    diagnostics = al_diagnostics.DiagnosticsTable(context.out_dir).read()
     if len(diagnostics):
         diagnostics = diagnostics[(diagnostics["dataset"] == dataset)
                                   & (diagnostics["target"] == options.target)]
-    result.tables["diagnostics"] = active.diagnostics_summary(diagnostics)
+    result.tables["diagnostics"] = al_diagnostics.diagnostics_summary(diagnostics)
     return result

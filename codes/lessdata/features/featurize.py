@@ -10,11 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib.metadata
-import json
 import logging
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -37,8 +34,8 @@ from tqdm.auto import tqdm
 
 from lessdata.data.structures import _parse_all, parse_formula, parse_structure, structure_hash
 from lessdata.errors import LessdataError
+from lessdata.features.cache import StructureFeatureStore, cache_file, read_cached, write_cached
 from lessdata.features.voronoi import shared_tessellations
-from lessdata.files import atomic_path
 
 __all__ = [
     "COMPOSITION_FEATURE_COUNT",
@@ -47,7 +44,6 @@ __all__ = [
     "FEATURE_SETS",
     "FeatureSet",
     "FeaturizationResult",
-    "StructureFeatureStore",
     "composition_featurizer",
     "structure_featurizer",
     "composition_feature_labels",
@@ -64,16 +60,10 @@ STRUCTURE_FEATURE_COUNT = 128
 #: Width of the set used for structures: structural columns first, then compositional.
 STRUCTURE_AND_COMPOSITION_FEATURE_COUNT = STRUCTURE_FEATURE_COUNT + COMPOSITION_FEATURE_COUNT
 
-#: Bumped whenever this module changes what ends up in a cache file, so old files are not reused.
-_CACHE_SCHEMA = 1
-#: Column of the cache file holding the per-row failure reason (empty string when the row succeeded).
-_ERROR_COLUMN = "__featurize_error__"
 #: Rows per matminer call in the serial path: small enough for a live progress bar and a prompt Ctrl-C.
 _SERIAL_CHUNK = 200
 #: Structures per checkpoint file of the structural features: about a minute of work on 2 cores.
 CHECKPOINT_CHUNK = 200
-#: Column of a checkpoint file holding the structure hash its row belongs to.
-_KEY_COLUMN = "__structure_hash__"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,8 +172,8 @@ def featurize_compositions(
     _resolve_n_jobs(n_jobs)  # fail on a bad setting before any work, not after parsing
     inputs = list(formulas)
     labels = composition_feature_labels()
-    cache_path = _cache_path(cache_dir, "composition", [str(item) for item in inputs], labels)
-    cached = _read_cache(cache_path, labels, len(inputs))
+    cache_path = cache_file(cache_dir, "composition", [str(item) for item in inputs], labels)
+    cached = read_cached(cache_path, labels, len(inputs))
     if cached is not None:
         features, errors = cached
         return _result(features, errors, [str(item) for item in inputs], start, from_cache=True)
@@ -192,7 +182,7 @@ def featurize_compositions(
     values, feature_errors = _featurize_compositions(compositions, progress=progress, n_jobs=n_jobs)
     errors = [_join_errors(first, second) for first, second in zip(errors, feature_errors, strict=True)]
     features = _feature_frame(values, labels)
-    _write_cache(cache_path, features, errors)
+    write_cached(cache_path, features, errors)
     return _result(features, errors, [str(item) for item in inputs], start, from_cache=False)
 
 
@@ -238,8 +228,8 @@ def featurize_structures(
     descriptions = [item.composition.reduced_formula if item is not None else _describe(raw)
                     for item, raw in zip(parsed, inputs, strict=True)]
 
-    cache_path = _cache_path(cache_dir, "structure", hashes, labels)
-    cached = _read_cache(cache_path, labels, len(inputs))
+    cache_path = cache_file(cache_dir, "structure", hashes, labels)
+    cached = read_cached(cache_path, labels, len(inputs))
     if cached is not None:
         features, cached_errors = cached
         return _result(features, cached_errors, descriptions, start, from_cache=True)
@@ -261,7 +251,7 @@ def featurize_structures(
     errors = [_join_errors(*reasons) for reasons in zip(errors, structural_errors, compositional_errors,
                                                           strict=True)]
     features = _feature_frame(np.hstack([structural, compositional]), labels)
-    _write_cache(cache_path, features, errors)
+    write_cached(cache_path, features, errors)
     return _result(features, errors, descriptions, start, from_cache=False)
 
 
@@ -495,148 +485,6 @@ def _result(
                        len(failed), len(errors))
     return FeaturizationResult(features=features, failures=failures,
                                seconds=time.perf_counter() - start, from_cache=from_cache)
-
-
-# --------------------------------------------------------------------------------------------------
-# Cache
-# --------------------------------------------------------------------------------------------------
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _cache_path(
-    cache_dir: Path | None, kind: str, inputs: Sequence[str], labels: Sequence[str]
-) -> Path | None:
-    """Cache file for this exact batch, or ``None`` when caching is off.
-
-    The key covers the inputs in order, the labels and the versions of matminer and pymatgen (and
-    pymatgen-core, which holds pymatgen's data tables in recent releases): a change in any of them
-    means a different file, never a stale hit.
-    """
-    if cache_dir is None:
-        return None
-    digest = hashlib.sha256()
-    header = {
-        "schema": _CACHE_SCHEMA,
-        "kind": kind,
-        "labels": list(labels),
-        "versions": {name: _package_version(name) for name in ("matminer", "pymatgen", "pymatgen-core")},
-    }
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for item in inputs:
-        digest.update(b"\0")
-        digest.update(item.encode())
-    return Path(cache_dir) / f"{kind}_features_{digest.hexdigest()[:32]}.parquet"
-
-
-def _read_cache(
-    path: Path | None, labels: list[str], n_rows: int
-) -> tuple[pd.DataFrame, list[str | None]] | None:
-    """Features and errors from a cache file, or ``None`` if absent or unusable (then recomputed)."""
-    if path is None or not path.exists():
-        return None
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:  # a corrupt file must not stop a run: recompute and overwrite it
-        logger.warning("ignoring unreadable feature cache %s: %s", path, exc)
-        return None
-    if list(table.columns) != [*labels, _ERROR_COLUMN] or len(table) != n_rows:
-        logger.warning("ignoring feature cache %s: its shape does not match this batch", path)
-        return None
-    errors = [error or None for error in table[_ERROR_COLUMN].tolist()]
-    features = table.drop(columns=_ERROR_COLUMN).astype(np.float64).reset_index(drop=True)
-    features.columns = pd.Index(labels, dtype=object)
-    logger.info("loaded %d rows of features from %s", n_rows, path)
-    return features, errors
-
-
-def _write_cache(path: Path | None, features: pd.DataFrame, errors: Sequence[str | None]) -> None:
-    if path is None:
-        return
-    table = features.copy()
-    table[_ERROR_COLUMN] = [error or "" for error in errors]
-    with atomic_path(path) as tmp:
-        table.to_parquet(tmp, index=False)
-    logger.info("cached features in %s", path)
-
-
-class StructureFeatureStore:
-    """Structural features checkpointed per structure hash, in parquet files of one chunk each.
-
-    The folder ``<cache_dir>/structure_parts/`` holds ``part-<time>-<n>.parquet`` files (column
-    ``__structure_hash__``, the 128 feature columns, the error text) and ``store.json`` with the
-    labels, the schema and the matminer/pymatgen versions that computed them.  Parts are only ever
-    added, each written atomically, so a run killed at any moment loses at most the chunks in flight,
-    and any later batch containing the same structures reads them instead of recomputing.
-
-    A store computed by other library versions is still read (so a committed feature table is
-    usable on a fresh machine) but the difference is logged and kept in :attr:`versions_differ`.
-    """
-
-    def __init__(self, cache_dir: Path) -> None:
-        self.folder = Path(cache_dir) / "structure_parts"
-        self.versions_differ: dict[str, tuple[str, str]] = {}
-        self._written = 0
-
-    @staticmethod
-    def installed_versions() -> dict[str, str]:
-        return {name: _package_version(name) for name in ("matminer", "pymatgen", "pymatgen-core")}
-
-    def _header(self, labels: list[str]) -> dict[str, Any]:
-        return {"schema": _CACHE_SCHEMA, "labels": labels, "versions": self.installed_versions()}
-
-    def read(self, labels: list[str]) -> dict[str, tuple[np.ndarray, str | None]]:
-        """Every structure hash held, with its features and error; empty when there is no store."""
-        header_path = self.folder / "store.json"
-        if not header_path.exists():
-            return {}
-        header = json.loads(header_path.read_text())
-        if header.get("schema") != _CACHE_SCHEMA or header.get("labels") != labels:
-            logger.warning("ignoring %s: written for other feature labels or schema", self.folder)
-            return {}
-        installed = self.installed_versions()
-        self.versions_differ = {name: (version, installed.get(name, "not installed"))
-                                for name, version in header.get("versions", {}).items()
-                                if installed.get(name) != version}
-        if self.versions_differ:
-            logger.warning("%s was computed with %s; installed: %s", self.folder,
-                           {name: pair[0] for name, pair in self.versions_differ.items()},
-                           {name: pair[1] for name, pair in self.versions_differ.items()})
-        known: dict[str, tuple[np.ndarray, str | None]] = {}
-        for part in sorted(self.folder.glob("part-*.parquet")):
-            try:
-                table = pd.read_parquet(part)
-            except Exception as exc:  # a damaged part is recomputed, never trusted
-                logger.warning("ignoring unreadable checkpoint %s: %s", part, exc)
-                continue
-            if list(table.columns) != [_KEY_COLUMN, *labels, _ERROR_COLUMN]:
-                logger.warning("ignoring checkpoint %s: its columns do not match", part)
-                continue
-            values = table[labels].to_numpy(dtype=np.float64)
-            for key, row, error in zip(table[_KEY_COLUMN], values, table[_ERROR_COLUMN], strict=True):
-                known[str(key)] = (row, error or None)
-        return known
-
-    def write(self, keys: Sequence[Hashable], values: np.ndarray, errors: Sequence[str | None],
-              labels: list[str]) -> Path:
-        """Add one chunk as a new part file (atomically); returns its path."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        header_path = self.folder / "store.json"
-        if not header_path.exists():
-            with atomic_path(header_path) as tmp:
-                tmp.write_text(json.dumps(self._header(labels), indent=1))
-        table = pd.DataFrame(np.asarray(values, dtype=np.float64), columns=labels)
-        table.insert(0, _KEY_COLUMN, [str(key) for key in keys])
-        table[_ERROR_COLUMN] = [error or "" for error in errors]
-        self._written += 1
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = self.folder / f"part-{stamp}-{os.getpid()}-{self._written:05d}.parquet"
-        with atomic_path(path) as tmp:
-            table.to_parquet(tmp, index=False, compression="zstd")
-        return path
 
 
 @dataclasses.dataclass(frozen=True)
