@@ -177,9 +177,12 @@ class StructureFeatureStore:
         table = pd.DataFrame(np.asarray(values, dtype=np.float64), columns=labels)
         table.insert(0, _KEY_COLUMN, [str(key) for key in keys])
         table[_ERROR_COLUMN] = [error or "" for error in errors]
-        self._written += 1
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = self.folder / f"part-{stamp}-{os.getpid()}-{self._written:05d}.parquet"
+        while True:  # two stores of one process may write within the same second: never overwrite a part
+            self._written += 1
+            path = self.folder / f"part-{stamp}-{os.getpid()}-{self._written:05d}.parquet"
+            if not path.exists():
+                break
         with atomic_path(path) as tmp:
             table.to_parquet(tmp, index=False, compression="zstd")
         return path
