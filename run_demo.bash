@@ -10,7 +10,7 @@
 # random campaign at every 1 % step (its rows at the baseline's sizes are the baseline's own), the RF-U
 # and XGB-U strategies, AL seed 0 and AL up to the profile's 35 %.
 # Every step skips work already in the results folder: rerun after an interruption to continue.
-# The steps live in lessdata.experiments.demo; an installed lessdata runs the same as `lessdata demo` from any folder.
+# The steps live in lessdata.experiments.demo; installed, `lessdata demo` runs them from any folder.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 case "${1:-}" in
