@@ -341,6 +341,25 @@ def test_few_splits_are_combined_with_a_t_interval() -> None:
     assert estimate.method == "t" and estimate.n_splits == 3
     assert estimate.point == pytest.approx(mean) and estimate.lo == pytest.approx(mean - half)
     assert estimate.hi == pytest.approx(mean + half)
+    assert estimate.per_split == pytest.approx(per_split)  # each split beside the combination
+
+
+def test_few_splits_share_interval_stays_within_what_was_measured() -> None:
+    """Two splits whose curves come within 10 % at very different shares: the t interval on one degree
+    of freedom runs below 0 and beyond the largest subset, which the estimate reads as 0 and "> 50 %"."""
+    rng = np.random.default_rng(8)
+    truth, entries = {}, []
+    for split, noise in (("s0", (0.105, 0.1, 0.1, 0.1)), ("s1", (0.6, 0.5, 0.108, 0.1))):
+        y = rng.normal(size=300)
+        base = rng.normal(size=300)
+        truth[split] = y
+        entries += [(split, "random", "xgb", 0, fraction, y + scale * base)
+                    for fraction, scale in zip((0.1, 0.2, 0.5, 1.0), noise, strict=True)]
+    boot = PairedBootstrap(*assemble(truth, entries), n_boot=100, seed=0)
+    within = boot.within("xgb", "random", "rmse")
+    assert within.method == "t" and len(within.per_split) == 2
+    assert within.per_split[0] <= 0.1 and 0.2 < within.per_split[1] <= 0.5
+    assert within.lo == 0.0 and within.hi == float("inf")
 
 
 def test_p_values_and_their_adjustment() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from lessdata.analysis.summary import adjust_verdicts, verdict_text
 from lessdata.reporting.formatting import fmt_within
-from lessdata.reporting.headline import interval_headline
+from lessdata.reporting.headline import interval_headline, split_lines
 
 
 def _row(curve: str, diff: tuple[float, float, float]) -> dict:
@@ -75,6 +75,25 @@ def test_headline_warns_where_a_curve_rests_on_one_seed() -> None:
     pruned = next(s for s in statements if "pruned" in s)
     assert "one run: not called" in qbc and "One seed only" in qbc and "better than random" not in qbc
     assert "One seed only" not in pruned and "better than random" in pruned
+
+
+def test_few_splits_are_shown_one_by_one() -> None:
+    """Two splits of one pruning run each: the split spread holds the run-to-run randomness, so the
+    verdict is called (no one-run caveat) and each split's values are listed beside the t interval."""
+    rows = [{**_row("random", (0, 0, 0)), "n_seeds": 3},
+            {**_row("prune:xgb", (-0.02, -0.03, -0.01)), "n_seeds": 1}]
+    for row, within, diff in ((rows[0], "0.57;0.34", ""), (rows[1], "0.32;nan", "-0.0104;-0.0046")):
+        row.update(n_splits=2, splits="s1;s2", within10_rmse_by_split=within, within10_mae_by_split=within)
+        if diff:
+            row["diff_rmse@0.3_by_split"] = row["diff_mae@0.3_by_split"] = diff
+    table, statements = interval_headline(adjust_verdicts(pd.DataFrame(rows)), {"mp18_comp": "MP18"})
+    pruned = next(s for s in statements if "pruned" in s)
+    assert "better than random" in pruned and "One pruning run" not in pruned
+    lines = split_lines(pd.DataFrame(rows))
+    assert "2 values with a t interval" in lines[1]
+    table = lines[3]
+    assert "| random | s1 | 57 % | 57 % | — | — |" in table
+    assert "| pruned, XGB-guided | s2 | > 70 % | > 70 % | -0.005 | -0.005 |" in table
 
 
 def test_fmt_within_reports_unreached_upper_bounds() -> None:

@@ -35,7 +35,9 @@ class Estimate(NamedTuple):
 
     ``method`` says how the interval was made: ``bootstrap`` (percentile of the hierarchical
     resamples) or ``t`` (t interval over per-split values when 2 <= splits < MIN_SPLITS_TO_RESAMPLE).
-    ``p_value`` is two-sided; it only means something for differences.
+    ``p_value`` is two-sided; it only means something for differences.  ``per_split`` holds the point
+    value on each split of the bootstrap, in its split order (NaN where a split adds nothing), so that
+    few splits can be shown one by one beside their combination.
     """
 
     point: float
@@ -44,6 +46,7 @@ class Estimate(NamedTuple):
     n_splits: int
     p_value: float = float("nan")
     method: str = "bootstrap"
+    per_split: tuple[float, ...] = ()
 
 
 class WithinEstimate(NamedTuple):
@@ -60,6 +63,7 @@ class WithinEstimate(NamedTuple):
     share_not_reached: float
     n_splits: int
     method: str = "bootstrap"
+    per_split: tuple[float, ...] = ()
 
 
 def censored_share_limit(n_resamples: int, level: float = 0.95) -> float:
@@ -686,12 +690,13 @@ class PairedBootstrap:
     def _estimate(self, per_split: list[tuple[float, np.ndarray] | None]) -> Estimate:
         points, samples, contributing = self._stack(per_split)
         n_splits = int(contributing.sum())
+        by_split = tuple(float(v) for v in points)
         if self.few_splits and n_splits >= 2:
             mean, lo, hi, p = t_estimate(points[contributing], self.level)
-            return Estimate(mean, lo, hi, n_splits, p, "t")
+            return Estimate(mean, lo, hi, n_splits, p, "t", by_split)
         point, combined, _ = self._combine(points, samples, contributing)
         lo, hi = percentile_interval(combined, self.level)
-        return Estimate(point, lo, hi, n_splits, bootstrap_p_value(point, combined), "bootstrap")
+        return Estimate(point, lo, hi, n_splits, bootstrap_p_value(point, combined), "bootstrap", by_split)
 
     # ----------------------------------------------------------------------------------------------
     # public queries
@@ -773,6 +778,7 @@ class PairedBootstrap:
         """
         self._check_metric(metric)
         per_split: list[tuple[float, np.ndarray] | None] = []
+        largest = float("inf")  # the largest fraction evaluated on every contributing split
         for split in self.splits:
             entry = self._curves.get((split, model, curve))
             reference = self._reference_on_split(split, model, metric)
@@ -788,16 +794,23 @@ class PairedBootstrap:
             )
             samples = smallest_fraction_within(fractions, sample_values, reference[1], tolerance)
             per_split.append((point, samples))
+            largest = min(largest, float(fractions.max()))
         points, samples, contributing = self._stack(per_split)
         n_splits = int(contributing.sum())
+        by_split = tuple(float(v) for v in points)
         if not n_splits:
             return WithinEstimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)
         if self.few_splits and n_splits >= 2:
             share = float(np.mean(np.isnan(samples[:, contributing])))
             if np.isnan(points[contributing]).any():  # some split never gets within on its own test set
-                return WithinEstimate(float("nan"), float("nan"), float("inf"), share, n_splits, "t")
+                return WithinEstimate(float("nan"), float("nan"), float("inf"), share, n_splits, "t",
+                                      by_split)
             mean, lo, hi, _ = t_estimate(points[contributing], self.level)
-            return WithinEstimate(mean, lo, hi, share, n_splits, "t")
+            # A share lies in [0, largest evaluated fraction]: a t bound outside says "beyond what was
+            # measured", not a share below zero or above the largest subset.
+            lo = max(lo, 0.0)
+            hi = float("inf") if hi > largest else hi
+            return WithinEstimate(mean, lo, hi, share, n_splits, "t", by_split)
         point = float(np.mean(points[contributing]))  # NaN if any split never gets within
         _, combined, valid = self._combine(points, samples, contributing)
         combined = combined[valid]
@@ -807,7 +820,7 @@ class PairedBootstrap:
         )
         if share_not_reached >= censored_share_limit(combined.size, self.level):
             hi = float("inf")  # the bound sits among (or within Monte Carlo error of) unreached resamples
-        return WithinEstimate(point, lo, hi, share_not_reached, n_splits)
+        return WithinEstimate(point, lo, hi, share_not_reached, n_splits, per_split=by_split)
 
     def _paired_on_splits(
         self, model: str, curve_a: str, curve_b: str, fraction: float, metric: str

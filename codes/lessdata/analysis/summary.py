@@ -154,6 +154,8 @@ def bootstrap_for(folder: str | Path, dataset: str, target: str, *, model: str |
 
 #: Fractions at which each method is compared with random subsets in the summary and the report.
 COMPARE_AT = (0.1, 0.2, 0.3, 0.5)
+#: The fraction of the headline's difference column (and of the per-split table).
+HEADLINE_AT = 0.3
 #: Tolerance of the "smallest fraction within X % of the full-data error" criterion.
 WITHIN = 0.10
 
@@ -216,18 +218,21 @@ def interval_summary(folder: str | Path, *, n_boot: int | None = None, seed: int
                    "n_seeds": min((boot.curve_seeds[(split, model, curve)].size
                                    for split in mine["split"].unique()), default=0) if len(partial) else 0,
                    "max_frac": float(partial["train_frac"].max())}
+            few = boot.few_splits and row["n_splits"] >= 2
+            if few:
+                row["splits"] = ";".join(boot.splits)
             for metric in ("rmse", "mae"):
-                _put(row, f"full_{metric}", full[metric])
+                _put(row, f"full_{metric}", full[metric], few)
                 within = boot.within(model, curve, metric, tolerance=tolerance)
                 name = f"within{int(round(tolerance * 100))}_{metric}"
-                _put(row, name, within)
+                _put(row, name, within, few)
                 row[f"{name}_not_reached"] = within.share_not_reached
             one_run = row["n_seeds"] < 2 and row["n_splits"] < 2
             for fraction in compare_at if curve != "random" else ():
                 for metric in ("rmse", "mae"):
                     name = f"diff_{metric}@{fraction:g}"
                     diff = boot.difference(model, curve, "random", fraction, metric)
-                    _put(row, name, diff)
+                    _put(row, name, diff, few and fraction == HEADLINE_AT)
                     row[f"{name}_p"] = float("nan") if one_run else diff.p_value
                     row[f"{name}_method"] = diff.method
             rows.append(row)
@@ -260,9 +265,13 @@ def adjust_verdicts(summary: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame
     return summary
 
 
-def _put(row: dict, name: str, estimate: tuple) -> None:
-    """Store an estimate's point and interval as ``name``, ``name_lo``, ``name_hi``."""
+def _put(row: dict, name: str, estimate: tuple, by_split: bool = False) -> None:
+    """Store an estimate's point and interval as ``name``, ``name_lo``, ``name_hi``, and with
+    ``by_split`` its value on each split as ``name_by_split`` (";"-separated, in the order of the
+    row's ``splits``): few splits are reported one by one beside their t interval."""
     row[name], row[f"{name}_lo"], row[f"{name}_hi"] = (float(v) for v in estimate[:3])
+    if by_split:
+        row[f"{name}_by_split"] = ";".join(f"{value:.6g}" for value in estimate.per_split)
 
 
 def verdict_text(point: float, p_value: float, alpha: float = ALPHA, one_run: bool = False) -> str:

@@ -528,7 +528,8 @@ def make_figures_parser() -> argparse.ArgumentParser:
                     "ID-test RMSE; (c) OOD vs ID-test RMSE per OOD split; (d) active-learning curves with "
                     "random and pruning; (e) where the redundant data lies; (f) per-step AL diagnostics. "
                     "Each figure is written as PNG and PDF to FIGDIR (figures whose tables are missing "
-                    "are skipped with a note); the report goes to DIR/REPORT.md and is printed.",
+                    "are skipped with a note); the report goes to DIR/REPORT.md and is printed, and its "
+                    "intervals and verdicts to DIR/summary.csv.",
         epilog="example:\n  python codes/make_figures.py --results results/ --out figs/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=config.results_dir(), metavar="DIR",
@@ -562,9 +563,12 @@ def make_figures_main(argv: Sequence[str] | None = None) -> int:
             print(f"  note: {note}")
         if plot.figure is None:
             print(f"{plot.name}: skipped")
-    report_path = args.report or StoreLayout(args.results).report
+    layout = StoreLayout(args.results)
+    report_path = args.report or layout.report
     text = build_report(results, plots, fig_dir=args.out, report_path=report_path)
     lio.write_text(report_path, text)
+    if results.intervals is not None and len(results.intervals):
+        lio.write_csv(layout.summary, results.intervals)  # the report's numbers, with every column
     if not args.quiet:
         print()
         print(text)

@@ -14,7 +14,7 @@ from lessdata.analysis.reference import (
     PAPER_FULL_RMSE,
 )
 from lessdata.analysis.results import Results
-from lessdata.analysis.summary import ALPHA, COMPARE_AT, summarize
+from lessdata.analysis.summary import ALPHA, COMPARE_AT, HEADLINE_AT, summarize
 from lessdata.analysis.tables import al_reach
 from lessdata.data.datasets import TARGET_NAMES
 from lessdata.reporting.formatting import (
@@ -85,8 +85,8 @@ def _one_seed_caveat(series: pd.Series) -> str:
     """A warning where a curve rests on one training run somewhere: its interval resamples the test set
     only, and a campaign's or a pruning run's path moves more between seeds than that interval shows
     (``benchmarks/results/bench_fidelity.md``, "QBC / random per AL seed"), so nothing is called."""
-    if series.get("n_seeds") != 1:
-        return ""
+    if series.get("n_seeds") != 1 or series.get("n_splits", 1) >= 2:
+        return ""  # several splits: each holds its own run, so the split spread carries training randomness
     what = "pruning run" if str(series.get("curve", "")).startswith("prune:") else "seed"
     return (f" One {what} only: the interval covers the test set, not the training randomness, and no "
             f"verdict is called; rerun with more seeds before reading this as a finding.")
@@ -170,6 +170,45 @@ def _trade(series: pd.Series) -> str:
 
 
 
+def split_lines(summary: pd.DataFrame) -> list[str]:
+    """Few hold-out splits one by one: the values the t intervals of the headline combine.
+
+    With 2-4 splits the spread between them is estimated from a handful of values, so the reader sees
+    each split's share within 10 % and difference to random beside the combined interval.
+    """
+    if "splits" not in summary:
+        return []
+    chosen = summary[summary["splits"].notna()]
+    if chosen.empty:
+        return []
+    rows = []
+    rank = [0 if c == "random" else 1 if str(c).startswith("prune:") else 2 for c in chosen["curve"]]
+    order = chosen.assign(_o=rank).sort_values(["dataset", "target", "model", "_o", "curve"])
+    for row in order.to_dict("records"):
+        labels = str(row["splits"]).split(";")
+        columns = {"within10_rmse": "≤ +10 % RMSE", "within10_mae": "≤ +10 % MAE",
+                   f"diff_rmse@{HEADLINE_AT:g}": f"Δ RMSE vs random at {fmt_pct(HEADLINE_AT)}",
+                   f"diff_mae@{HEADLINE_AT:g}": f"Δ MAE vs random at {fmt_pct(HEADLINE_AT)}"}
+        values = {name: str(row.get(f"{name}_by_split", "")).split(";") for name in columns}
+        for index, label in enumerate(labels):
+            entry = {"dataset": row["dataset"], "target": row["target"],
+                     "model": model_style(row["model"]).label,
+                     "selection": curve_label(row["curve"], row["model"]), "split": label}
+            for name, title in columns.items():
+                texts = values[name]
+                known = index < len(texts) and texts[index] not in ("", "nan")
+                value = float(texts[index]) if known else np.nan
+                if name.startswith("within"):
+                    entry[title] = fmt_pct(value) if np.isfinite(value) else f"> {fmt_pct(row['max_frac'])}"
+                else:
+                    entry[title] = fmt_num(value) if np.isfinite(value) else "—"
+            rows.append(entry)
+    counts = "/".join(str(k) for k in sorted({len(str(text).split(";")) for text in chosen["splits"]}))
+    return ["", f"Each hold-out split on its own (the headline combines these {counts} values with a t "
+            "interval on k − 1 degrees of freedom, wide by design: a few splits say little about the "
+            "spread between splits):", "", md_table(pd.DataFrame(rows))]
+
+
 def _resamples(summary: pd.DataFrame) -> str:
     """The number of bootstrap resamples behind the summary, as text."""
     counts = sorted(set(summary["n_boot"].dropna().astype(int))) if "n_boot" in summary else []
@@ -208,6 +247,6 @@ def section_headline(results: Results, paper_names: dict[str, str]) -> str:
         "model rescored on the same resamples; fewer than "
         f"{MIN_SPLITS_TO_RESAMPLE} hold-out splits are combined with a t interval on their per-split "
         "values, more are resampled. \"> X\": not reached by the largest evaluated subset X (or within "
-        "Monte Carlo error of it). " + _family_sentence(summary), "", md_table(table), "",
-        "What the intervals support (difference = method − random; negative = lower error):", "",
+        "Monte Carlo error of it). " + _family_sentence(summary), "", md_table(table), *split_lines(summary),
+        "", "What the intervals support (difference = method − random; negative = lower error):", "",
         *statements])
