@@ -122,7 +122,10 @@ def test_second_pruning_run_joins_the_curve(pruned: Path, small_env: Path, tmp_p
     summary = interval_summary(out, n_boot=200).set_index(["model", "curve"])
     assert summary.loc[("xgb", "prune:xgb"), "n_seeds"] == 2
     assert summary.loc[("rf", "prune:xgb"), "n_seeds"] == 1  # the transfer model saw run 0 only
-    assert summary.loc[("rf", "prune:xgb"), "diff_rmse@0.3_verdict"] == "one run: not called"
+    transfer = summary.loc[("rf", "prune:xgb")]
+    verdicts = {transfer[name] for name in transfer.index
+                if name.startswith("diff_") and name.endswith("_verdict")}
+    assert verdicts and verdicts <= {"one run: not called", "not measured"}  # one run is never called
 
 
 def test_composition_only_refuses_alignn_before_pruning(small_env: Path, tmp_path: Path, capsys) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from lessdata.analysis.summary import adjust_verdicts, verdict_text
 from lessdata.reporting.formatting import fmt_within
-from lessdata.reporting.headline import interval_headline, split_lines
+from lessdata.reporting.headline import _family_sentence, interval_headline, split_lines
 
 
 def _row(curve: str, diff: tuple[float, float, float]) -> dict:
@@ -75,6 +75,16 @@ def test_headline_warns_where_a_curve_rests_on_one_seed() -> None:
     pruned = next(s for s in statements if "pruned" in s)
     assert "one run: not called" in qbc and "One seed only" in qbc and "better than random" not in qbc
     assert "One seed only" not in pruned and "better than random" in pruned
+
+
+def test_family_sentence_says_nothing_is_called_when_every_curve_is_one_run() -> None:
+    one_run = adjust_verdicts(pd.DataFrame([{**_row("random", (0, 0, 0)), "n_seeds": 1},
+                                            {**_row("qbc", (-0.02, -0.03, -0.01)), "n_seeds": 1}]))
+    several = adjust_verdicts(pd.DataFrame([{**_row("random", (0, 0, 0)), "n_seeds": 3},
+                                            {**_row("qbc", (-0.02, -0.03, -0.01)), "n_seeds": 3}]))
+    assert "No method is called" in _family_sentence(one_run)
+    assert "family of 0" not in _family_sentence(one_run)
+    assert "Holm's adjustment over this report's family of" in _family_sentence(several)
 
 
 def test_few_splits_are_shown_one_by_one() -> None:

@@ -250,13 +250,16 @@ def adjust_verdicts(summary: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame
     p_columns = [column for column in summary.columns if column.startswith("diff_") and column.endswith("_p")]
     if not p_columns:
         return summary
-    flat = summary[p_columns].to_numpy(dtype=np.float64).ravel()
+    # a curve resting on one run is never called, so it is no member of the family either
+    one_run = ((summary["n_seeds"] < 2) & (summary["n_splits"] < 2)).to_numpy()
+    p_table = summary[p_columns].to_numpy(dtype=np.float64)
+    p_table[one_run] = np.nan
+    flat = p_table.ravel()
     adjusted = holm(flat).reshape(len(summary), len(p_columns))
     for index, column in enumerate(p_columns):
         name = column[:-2]
         summary[f"{name}_p_holm"] = adjusted[:, index]
         points, p_raw = summary[name].to_numpy(dtype=np.float64), summary[column].to_numpy(dtype=np.float64)
-        one_run = ((summary["n_seeds"] < 2) & (summary["n_splits"] < 2)).to_numpy()
         for suffix, p_values in (("verdict", adjusted[:, index]), ("verdict_unadjusted", p_raw)):
             summary[f"{name}_{suffix}"] = [
                 verdict_text(point, p, alpha, bool(single))
@@ -280,9 +283,11 @@ def verdict_text(point: float, p_value: float, alpha: float = ALPHA, one_run: bo
     ``one_run``: the curve rests on one training run on one split, so training randomness is unknown
     and nothing is called.
     """
+    if not np.isfinite(point):
+        return "not measured"
     if one_run:
         return "one run: not called"
-    if not (np.isfinite(point) and np.isfinite(p_value)):
+    if not np.isfinite(p_value):
         return "not measured"
     if p_value >= alpha:
         return "not resolved"

@@ -222,6 +222,12 @@ def _family_sentence(summary: pd.DataFrame) -> str:
     if size is None:
         p_columns = [c for c in summary.columns if c.startswith("diff_") and c.endswith("_p")]
         size = int(np.count_nonzero(~np.isnan(summary[p_columns].to_numpy(dtype=float)))) if p_columns else 0
+    if size == 0:
+        return ("No method is called better or worse than random here: every curve compared with random "
+                "rests on one run (one seed, one split), which says nothing of its training randomness. "
+                "Rerun with more seeds (`--seeds`, `prune_data.py --prune-seeds`) or splits to call "
+                f"verdicts; they are then Holm-adjusted over the report's family of comparisons (p < "
+                f"{ALPHA:g}).")
     return (f"A method is called better or worse than random only where Holm's adjustment over this "
             f"report's family of {size} comparisons (every curve × model × "
             f"{', '.join(fmt_pct(f) for f in COMPARE_AT)} × RMSE and MAE, against random subsets) leaves "

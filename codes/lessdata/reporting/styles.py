@@ -151,8 +151,8 @@ METHOD_STYLES: dict[str, MethodStyle] = {
     "qbc_diverse": MethodStyle("QBC, diverse batch", (0, (3.0, 1.2, 1.0, 1.2)), "full", 1.5, 2.8),
     "prune_cov": MethodStyle("pruning rounds, stratified", (0, (6.0, 1.5)), "full", 1.6, 3.2),
     "kcenter": MethodStyle("k-center (label-free)", (0, (1.0, 1.0)), "full", 1.5, 2.6),
-    "direct": MethodStyle("DIRECT (label-free)", (0, (2.0, 1.0, 2.0, 3.0)), "full", 1.5, 2.6),
-    "direct_maml": MethodStyle("DIRECT, maml (label-free)", (0, (4.0, 1.0, 1.0, 1.0)), "full", 1.5, 2.6),
+    "direct": MethodStyle("DIRECT variant (largest leaves)", (0, (2.0, 1.0, 2.0, 3.0)), "full", 1.5, 2.6),
+    "direct_maml": MethodStyle("DIRECT as published (maml)", (0, (4.0, 1.0, 1.0, 1.0)), "full", 1.5, 2.6),
 }
 
 

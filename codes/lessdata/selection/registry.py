@@ -260,13 +260,13 @@ register(Selector(
     "kcenter", "subset", "k-center coverage: farthest-point traversal of the feature space (label-free)",
     "k-center", sampler=samplers.kcenter_sampler))
 register(Selector(
-    "direct", "subset", "DIRECT: PCA, Birch clusters, the entry nearest each centre (label-free; "
-         "Qi et al. 2024)",
-    "DIRECT", sampler=samplers.direct_sampler, nested=False))
+    "direct", "subset", "lessdata's DIRECT variant: PCA, the n largest Birch leaf clusters, the entry "
+         "nearest each centre (label-free; after Qi et al. 2024, whose method is direct_maml)",
+    "DIRECT variant (largest leaves)", sampler=samplers.direct_sampler, nested=False))
 register(Selector(
     "direct_maml", "subset", "DIRECT as published, with maml's components: PCA, Birch into exactly n "
          "clusters, the entry nearest each centre (label-free; Qi et al. 2024)",
-    "DIRECT (maml)", sampler=samplers.direct_maml_sampler, nested=False))
+    "DIRECT as published (maml)", sampler=samplers.direct_maml_sampler, nested=False))
 
 
 def comparison_methods(scores: Any) -> list[str]:
