@@ -276,6 +276,10 @@ def test_one_seed_set_per_curve_drops_fractions_missing_seeds() -> None:
     assert boot.dropped[["curve", "train_frac", "n_seeds", "curve_seeds"]].values.tolist() == [
         ["random", 0.15, 1, 3]]
     assert list(boot.curve_table()["train_frac"]) == [0.1, 0.2, 1.0]
+    entries += [("s", "qbc", "xgb", seed, fraction, y + 0.2) for fraction in (0.1, 0.2) for seed in range(3)]
+    entries += [("s", "qbc", "xgb", 0, 0.5, y + 0.2)]  # one seed went further: not part of the curve
+    boot = PairedBootstrap(*assemble({"s": y}, entries), n_boot=100, seed=0)
+    assert boot.curve_fractions("xgb", "qbc").tolist() == [0.1, 0.2]
 
 
 def test_pruning_runs_are_aligned_on_common_fractions() -> None:

@@ -47,6 +47,10 @@ def test_holm_adjustment_can_overturn_a_per_comparison_verdict() -> None:
     assert qbc["diff_rmse@0.3_p_holm"] == pytest.approx(0.04 * 7)
     assert qbc["diff_mae@0.1_verdict"] == "better than random"
     assert summary.attrs["family_size"] == 8
+    table, statements = interval_headline(summary, {"mp18_comp": "MP18"})
+    # the interval excludes zero, the corrected verdict does not call it: the reader sees why
+    assert "-0.020 [-0.030, -0.010] (not resolved, Holm p 0.28)" in list(table["Δ RMSE vs random at 30 %"])
+    assert "MAE 10 %: -0.020 [-0.030, -0.010], Holm p 0.008" in next(s for s in statements if "QBC" in s)
 
 
 def test_headline_says_not_resolved_when_the_interval_contains_zero() -> None:

@@ -530,6 +530,11 @@ class PairedBootstrap:
         self.dropped = pd.DataFrame(dropped, columns=["split", "model", "curve", "train_frac", "n_seeds",
                                                       "curve_seeds"])
 
+    def curve_fractions(self, model: str, curve: str) -> np.ndarray:
+        """The fractions a curve is scored at, over every split: those of its one seed set only."""
+        found = [self._curves[key][0] for key in self._curves if key[1] == model and key[2] == curve]
+        return np.unique(np.concatenate(found)) if found else np.empty(0)
+
     @staticmethod
     def _one_seed_set(group: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list]:
         """A curve's fractions, cell rows per fraction (one per seed, in seed order) and its seed set.

@@ -217,7 +217,9 @@ def interval_summary(folder: str | Path, *, n_boot: int | None = None, seed: int
                    # the curve's seed set (the seeds behind each of its points) on its poorest split
                    "n_seeds": min((boot.curve_seeds[(split, model, curve)].size
                                    for split in mine["split"].unique()), default=0) if len(partial) else 0,
-                   "max_frac": float(partial["train_frac"].max())}
+                   # the largest subset of the curve's seed set (a point with fewer seeds is not scored)
+                   "max_frac": float(max((f for f in boot.curve_fractions(model, curve) if f < 1),
+                                         default=np.nan))}
             few = boot.few_splits and row["n_splits"] >= 2
             if few:
                 row["splits"] = ";".join(boot.splits)

@@ -83,6 +83,17 @@ def fmt_interval(point: float, lo: float, hi: float, digits: int = 3) -> str:
 
 
 
+def fmt_p(p_value: Any) -> str:
+    """A p-value as the report prints it: two significant digits, "< 0.001" below that; "" if unknown."""
+    try:
+        value = float(p_value)
+    except (TypeError, ValueError):
+        return ""
+    if not np.isfinite(value):
+        return ""
+    return "< 0.001" if value < 0.001 else f"{value:.2g}"
+
+
 def fmt_within(row: pd.Series, metric: str) -> str:
     """The smallest fraction within 10 % as ``35 % [28–45 %]``; "> X %" where it is not reached by the
     largest evaluated subset X in the point estimate (or in part of the resamples: upper bound "> X %")."""

@@ -21,6 +21,7 @@ from lessdata.reporting.formatting import (
     curve_label,
     fmt_interval,
     fmt_num,
+    fmt_p,
     fmt_pct,
     fmt_within,
     md_table,
@@ -114,7 +115,7 @@ def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tup
             at30 = "—"
             if "diff_rmse@0.3" in series and np.isfinite(series.get("diff_rmse@0.3", np.nan)):
                 at30 = (fmt_interval(*(series[f"diff_rmse@0.3{end}"] for end in ("", "_lo", "_hi")))
-                        + f" ({series['diff_rmse@0.3_verdict']})")
+                        + f" ({series['diff_rmse@0.3_verdict']}{_holm_text(series, 'diff_rmse@0.3')})")
             rows.append({"dataset": dataset, "target": target, "model": model_style(model).label,
                          "selection": curve_label(series["curve"], model),
                          "splits": int(series["n_splits"]),
@@ -133,7 +134,8 @@ def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tup
                     if name not in series or not np.isfinite(series[name]):
                         continue
                     text = (f"{metric.upper()} {fmt_pct(fraction)}: {fmt_num(series[name])} "
-                            f"[{fmt_num(series[f'{name}_lo'])}, {fmt_num(series[f'{name}_hi'])}]")
+                            f"[{fmt_num(series[f'{name}_lo'])}, {fmt_num(series[f'{name}_hi'])}]"
+                            + _holm_text(series, name))
                     verdict = series[f"{name}_verdict"]
                     decided = verdict in ("better than random", "worse than random")
                     (resolved if decided else unresolved).append((verdict, text))
@@ -146,6 +148,13 @@ def interval_headline(summary: pd.DataFrame, paper_names: dict[str, str]) -> tup
                                   + _trade(series) + _one_seed_caveat(series))
     return pd.DataFrame(rows), statements
 
+
+
+def _holm_text(series: pd.Series, name: str) -> str:
+    """", Holm p X" after a difference that is in the family (so a reader sees why an interval that
+    excludes zero can still be "not resolved": the interval is per comparison, the verdict corrected)."""
+    text = fmt_p(series.get(f"{name}_p_holm"))
+    return f", Holm p {text}" if text else ""
 
 
 def _trade(series: pd.Series) -> str:
@@ -231,8 +240,10 @@ def _family_sentence(summary: pd.DataFrame) -> str:
     return (f"A method is called better or worse than random only where Holm's adjustment over this "
             f"report's family of {size} comparisons (every curve × model × "
             f"{', '.join(fmt_pct(f) for f in COMPARE_AT)} × RMSE and MAE, against random subsets) leaves "
-            f"p < {ALPHA:g}; `summary.csv` holds the unadjusted and adjusted p-values. A curve resting on "
-            "one run (one seed, one split) is not called.")
+            f"p < {ALPHA:g}; `summary.csv` holds the unadjusted and adjusted p-values. The intervals are "
+            "per comparison and the Holm p is printed beside each difference, so an interval that just "
+            "excludes zero can still read \"not resolved\". A curve resting on one run (one seed, one "
+            "split) is not called.")
 
 
 
