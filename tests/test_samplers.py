@@ -189,8 +189,8 @@ def test_samplers_run_through_cli_scores_figure_and_report(small_env: Path, tmp_
     assert run_main(make_figures_main, ["--results", str(out), "--out", str(figs), "--quiet"]) == 0
     report = (out / "REPORT.md").read_text()
     section = report.split("## Selectors compared", 1)[1].split("\n## ", 1)[0]
-    for label in ("k-center *", "DIRECT variant (largest leaves) *", "pruned (stratified) *", "QBC (diverse) *", "| random |",
-                  "QBC (diverse) − QBC, ID-test RMSE: 10 %"):
+    for label in ("k-center *", "DIRECT variant (largest leaves) *", "pruned (stratified) *",
+                  "QBC (diverse) *", "| random |", "QBC (diverse) − QBC, ID-test RMSE: 10 %"):
         assert label in section
     assert (figs / "fig_g_selectors.png").is_file()
     table = pd.read_csv(out / "summary.csv")

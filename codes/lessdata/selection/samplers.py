@@ -127,9 +127,9 @@ def direct_sampler(view: PoolView, n: int, rng: np.random.Generator) -> np.ndarr
     """lessdata's DIRECT variant (after J. Qi et al., npj Comput Mater 10, 2024): the largest Birch leaves.
 
     Kept as a named variant; the published method is :func:`direct_maml_sampler`.  Measured on
-    mp18_comp e_form (``benchmarks/results/bench_direct_variants.md``), this variant has the higher
-    error at 2-10 % of the pool (it favours dense, over-represented regions) and a lower MAE than
-    random subsets at 50-70 %.
+    mp18_comp e_form (``benchmarks/results/bench_direct_variants.md``), this variant is worse than
+    random subsets at 2-10 % of the pool (MAE), where the published method ties them (the largest
+    leaves are dense, over-represented regions), and has a lower MAE than random subsets at 50-70 %.
 
     The principal components with eigenvalue > 1 (Kaiser's rule on standardized features) are weighted
     by their explained variance, Birch's threshold is lowered until the pool falls into at least ``n``
