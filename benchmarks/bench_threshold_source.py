@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lessdata.experiments.store import ResultsStore, StoreLayout
 from lessdata.reporting.formatting import md_table
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -34,17 +35,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("paper_rule", type=Path, help="folder with the paper-rule pruning runs")
     parser.add_argument("oof_rule", type=Path, help="folder with the out-of-fold-threshold run")
-    parser.add_argument("--stem", default="prune_mp18_comp_e_form_ids-14609080_xgb",
-                        help="selection file stem of the runs (seed suffixes are added)")
+    parser.add_argument("--dataset", default="mp18_comp")
     parser.add_argument("--target", default="e_form")
+    parser.add_argument("--split", default="ids-14609080", help="split label of the runs")
+    parser.add_argument("--guide", default="xgb", help="guiding model of the runs")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "bench_threshold_source.json")
     return parser.parse_args(argv)
 
 
-def _pruned_scores(folder: Path, target: str) -> pd.DataFrame:
-    scores = pd.read_csv(folder / "scores.csv")
-    chosen = ((scores["target"] == target) & (scores["method"] == "prune") & (scores["selector"] == "xgb")
-              & (scores["model"] == "xgb") & (scores["eval_set"] == "id_test"))
+def _pruned_scores(folder: Path, args: argparse.Namespace) -> pd.DataFrame:
+    """ID-test scores of the guide's own pruned sets in one folder."""
+    scores = ResultsStore(folder).read()
+    chosen = ((scores["dataset"] == args.dataset) & (scores["target"] == args.target)
+              & (scores["split"] == args.split) & (scores["method"] == "prune")
+              & (scores["selector"] == args.guide) & (scores["model"] == args.guide)
+              & (scores["eval_set"] == "id_test"))
     return scores[chosen]
 
 
@@ -55,19 +60,19 @@ def _at(scores: pd.DataFrame, seed: int, fraction: float) -> tuple[float, float,
     return float(row["train_frac"]), float(row["rmse"]), float(row["mae"])
 
 
-def _threshold(folder: Path, stem: str) -> dict:
-    return json.loads((folder / "selections" / f"{stem}_threshold.json").read_text())
+def _threshold(folder: Path, args: argparse.Namespace, seed: int) -> dict:
+    """The stored threshold record of one pruning run."""
+    name = StoreLayout.pruning_name(args.dataset, args.target, args.split, args.guide, seed)
+    return json.loads(StoreLayout(folder).pruning_threshold(name).read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
     """Build the comparison, write JSON and Markdown, print the Markdown."""
     args = parse_args(argv)
-    paper, oof = _pruned_scores(args.paper_rule, args.target), _pruned_scores(args.oof_rule, args.target)
+    paper, oof = _pruned_scores(args.paper_rule, args), _pruned_scores(args.oof_rule, args)
     paper_seeds = sorted(int(s) for s in paper["seed"].unique())
-    thresholds = {f"paper rule, run {seed}": _threshold(args.paper_rule, args.stem + ("" if seed == 0 else
-                                                                                      f"_seed{seed}"))
-                  for seed in paper_seeds}
-    thresholds["out-of-fold, run 0"] = _threshold(args.oof_rule, args.stem)
+    thresholds = {f"paper rule, run {seed}": _threshold(args.paper_rule, args, seed) for seed in paper_seeds}
+    thresholds["out-of-fold, run 0"] = _threshold(args.oof_rule, args, 0)
     rows = []
     for fraction in FRACTIONS:
         runs = [_at(paper, seed, fraction) for seed in paper_seeds]
